@@ -1,0 +1,1 @@
+//! rtfuse CLI library.

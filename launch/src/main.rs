@@ -1,0 +1,2 @@
+//! The rtfuse CLI.
+fn main() {}
