@@ -1,1 +1,3 @@
-//! Placeholder; see the crate README.
+//! Latency-bound (WCET) analyzer and offline report for rtfuse. See the crate README for the API.
+
+pub mod rta;
