@@ -1,0 +1,449 @@
+//! The subscribing end of a channel and the samples it hands out.
+
+use std::sync::atomic::AtomicU64 as StdAtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{MemoryLock, WakeupPolicy};
+use crate::descriptor::{Descriptor, DescriptorError};
+use crate::layout::{PUB_CLOSED, SLOT_ACTIVE, SLOT_ATTACHING, SLOT_CLOSING, SLOT_FREE};
+use crate::liveness::{self, Watch, WatchKind};
+use crate::segment::{self, Segment};
+use crate::sync::{fence, Ordering};
+use crate::{OpenError, ReceiveError, ShmSafe, TypeError};
+
+/// Options for opening a subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubscriberOptions {
+    /// `mlock` policy for this process's mapping.
+    pub memory_lock: MemoryLock,
+}
+
+/// Counters of a subscriber.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscriberStats {
+    /// Samples received.
+    pub received: u64,
+    /// Sequence numbers skipped (samples dropped before reaching us).
+    pub gaps: u64,
+    /// Samples the publisher dropped from our ring under keep-last (as counted by the publisher).
+    pub dropped_by_publisher: u64,
+    /// Descriptors refused by validation (out-of-range chunk or length, regressed sequence).
+    pub invalid: u64,
+    /// Returns that could not be queued (only a scribbled return ring causes this).
+    pub return_errors: u64,
+    /// Whether this process's mapping is locked in RAM.
+    pub locked: bool,
+}
+
+pub(crate) struct SubInner {
+    seg: Segment,
+    slot: u32,
+    watch: Arc<Watch>,
+    return_errors: StdAtomicU64,
+}
+
+impl Drop for SubInner {
+    fn drop(&mut self) {
+        let ctl = self.seg.control(self.slot);
+        // SYNC: release our last returns before the publisher acquires CLOSING and sweeps.
+        ctl.state.store(SLOT_CLOSING, Ordering::Release);
+        self.seg.header().sub_epoch.fetch_add(1, Ordering::Release);
+        segment::unlock_byte(&self.seg.fd, 1 + self.slot as u64);
+        if self.watch.publisher_dead.load(Ordering::Acquire) {
+            // The publisher crashed: nobody else will remove its name.
+            self.seg.unlink_if_same();
+        }
+    }
+}
+
+/// The subscribing end of a channel. `receive` hands out [`Sample`]s; each chunk goes back to the
+/// publisher when its sample drops.
+///
+/// # Examples
+/// ```no_run
+/// use shm_transport::Subscriber;
+/// let mut sub = Subscriber::open("camera")?;
+/// if let Some(sample) = sub.receive()? {
+///     println!("seq {} with {} bytes", sample.seq(), sample.payload().len());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Subscriber {
+    inner: Arc<SubInner>,
+    last_seq: u64,
+    stats: SubscriberStats,
+}
+
+impl Subscriber {
+    /// Opens channel `name` with default options.
+    ///
+    /// # Errors
+    /// See [`OpenError`]: not found, not ready, another user's, another layout version or a header
+    /// that does not validate, no free slot.
+    pub fn open(name: &str) -> Result<Subscriber, OpenError> {
+        Self::open_with(name, SubscriberOptions::default())
+    }
+
+    /// Opens a channel that must carry values of `T`.
+    ///
+    /// # Errors
+    /// As [`Subscriber::open`], plus `TypeMismatch`.
+    pub fn open_typed<T: ShmSafe>(name: &str) -> Result<Subscriber, OpenError> {
+        let seg = Segment::open(name, MemoryLock::Off)?;
+        let want = crate::TypeInfo::of::<T>();
+        match &seg.layout.type_info {
+            Some(t) if *t == want => {}
+            other => {
+                return Err(OpenError::TypeMismatch {
+                    found: other.as_ref().map_or("untyped bytes".to_string(), |t| t.name.clone()),
+                    expected: want.name,
+                })
+            }
+        }
+        drop(seg);
+        Self::open(name)
+    }
+
+    /// Opens channel `name`.
+    ///
+    /// # Errors
+    /// As [`Subscriber::open`].
+    pub fn open_with(name: &str, opts: SubscriberOptions) -> Result<Subscriber, OpenError> {
+        let seg = Segment::open(name, opts.memory_lock)?;
+        let slot = Self::attach(&seg)?;
+        let fd = seg.fd.try_clone()?;
+        let watch = Watch::new(fd, WatchKind::Subscriber);
+        liveness::register(&watch);
+        let locked = seg.locked;
+        Ok(Subscriber {
+            inner: Arc::new(SubInner { seg, slot, watch, return_errors: StdAtomicU64::new(0) }),
+            last_seq: 0,
+            stats: SubscriberStats { locked, ..SubscriberStats::default() },
+        })
+    }
+
+    fn attach(seg: &Segment) -> Result<u32, OpenError> {
+        for i in 0..seg.layout.max_subscribers {
+            // Lock first: a non-FREE state then always has a live lock holder or a dead process.
+            if !segment::try_lock_byte(&seg.fd, 1 + i as u64)? {
+                continue;
+            }
+            let ctl = seg.control(i);
+            // SYNC: acquire the publisher's release of FREE (it has finished with the slot).
+            if ctl.state.compare_exchange(SLOT_FREE, SLOT_ATTACHING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                segment::unlock_byte(&seg.fd, 1 + i as u64);
+                continue;
+            }
+            ctl.attach_count.fetch_add(1, Ordering::AcqRel);
+            ctl.pid.store(std::process::id(), Ordering::Relaxed);
+            ctl.start_ticks.store(segment::process_start_ticks(std::process::id()), Ordering::Relaxed);
+            ctl.waiting.store(0, Ordering::Relaxed);
+            seg.desc_ring(i).init();
+            seg.ret_ring(i).init();
+            // SYNC: release the initialised rings to the publisher (it acquires ACTIVE).
+            ctl.state.store(SLOT_ACTIVE, Ordering::Release);
+            seg.header().sub_epoch.fetch_add(1, Ordering::Release);
+            return Ok(i);
+        }
+        Err(OpenError::NoFreeSlot(seg.channel.clone()))
+    }
+
+    /// The channel name.
+    pub fn name(&self) -> &str {
+        &self.inner.seg.channel
+    }
+
+    /// Payload capacity of a chunk.
+    pub fn chunk_size(&self) -> usize {
+        self.inner.seg.layout.chunk_size as usize
+    }
+
+    /// The publisher's pid as recorded in the header (informational).
+    pub fn publisher_pid(&self) -> u32 {
+        self.inner.seg.creator_pid
+    }
+
+    /// The slab as mapped in this process: base, length, chunk stride (for GPU registration).
+    pub fn slab(&self) -> (*const u8, usize, usize) {
+        let (p, len) = self.inner.seg.slab();
+        (p as *const u8, len, self.inner.seg.layout.chunk_stride as usize)
+    }
+
+    /// The channel's wake-up policy.
+    pub fn wakeup(&self) -> WakeupPolicy {
+        self.inner.seg.layout.wakeup
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SubscriberStats {
+        let mut s = self.stats;
+        s.dropped_by_publisher = self.inner.seg.control(self.inner.slot).dropped.load(Ordering::Relaxed);
+        s.return_errors = self.inner.return_errors.load(Ordering::Relaxed);
+        s
+    }
+
+    fn publisher_gone(&self) -> bool {
+        // SYNC: acquire the publisher's pushes before its CLOSED (or its death, reported by the
+        // monitor after the kernel released the publisher's lock).
+        self.inner.seg.header().publisher_state.load(Ordering::Acquire) == PUB_CLOSED
+            || self.inner.watch.publisher_dead.load(Ordering::Acquire)
+    }
+
+    /// Whether the publisher has closed or died (samples may still be queued).
+    pub fn is_publisher_gone(&self) -> bool {
+        self.publisher_gone()
+    }
+
+    /// Whether a sample is waiting (one cache-line read).
+    pub fn has_data(&self) -> bool {
+        self.inner.seg.desc_ring(self.inner.slot).has_item()
+    }
+
+    /// Takes the next sample without blocking: `Ok(None)` when none is queued.
+    ///
+    /// # Errors
+    /// `Disconnected` once the publisher is gone and every sample it published was received.
+    pub fn receive(&mut self) -> Result<Option<Sample>, ReceiveError> {
+        if let Some(s) = self.try_take() {
+            return Ok(Some(s));
+        }
+        if self.publisher_gone() {
+            // Everything published before the close/death is visible now: one more look.
+            return match self.try_take() {
+                Some(s) => Ok(Some(s)),
+                None => Err(ReceiveError::Disconnected),
+            };
+        }
+        Ok(None)
+    }
+
+    fn try_take(&mut self) -> Option<Sample> {
+        let seg = &self.inner.seg;
+        let ring = seg.desc_ring(self.inner.slot);
+        for _ in 0..ring.capacity() {
+            let words = match ring.pop_claim() {
+                Ok(Some((_, w))) => w,
+                Ok(None) => return None,
+                Err(_) => {
+                    self.stats.invalid += 1;
+                    return None;
+                }
+            };
+            let d = Descriptor::from_words(&words);
+            let verdict = d.validate(seg.layout.chunk_count, seg.layout.chunk_size).and_then(|()| {
+                if d.seq <= self.last_seq {
+                    Err(DescriptorError::SequenceRegressed)
+                } else {
+                    Ok(())
+                }
+            });
+            match verdict {
+                Ok(()) => {
+                    if self.last_seq != 0 {
+                        self.stats.gaps += d.seq - self.last_seq - 1;
+                    }
+                    self.last_seq = d.seq;
+                    self.stats.received += 1;
+                    return Some(Sample { inner: self.inner.clone(), desc: d });
+                }
+                Err(DescriptorError::SequenceRegressed) => {
+                    // In range but not new: hand the chunk back (the publisher validates it).
+                    self.stats.invalid += 1;
+                    return_chunk(&self.inner, &d);
+                }
+                Err(_) => self.stats.invalid += 1,
+            }
+        }
+        None
+    }
+
+    /// Waits for the next sample, per the channel's wake-up policy, at most `timeout`.
+    ///
+    /// # Errors
+    /// `Disconnected` as for [`Subscriber::receive`].
+    pub fn receive_timeout(&mut self, timeout: Duration) -> Result<Option<Sample>, ReceiveError> {
+        let deadline = crate::now_ns().saturating_add(timeout.as_nanos().min(u64::MAX as u128) as u64);
+        loop {
+            if let Some(s) = self.receive()? {
+                return Ok(Some(s));
+            }
+            let now = crate::now_ns();
+            if now >= deadline {
+                return Ok(None);
+            }
+            wait_any_until(&[&*self], deadline);
+        }
+    }
+}
+
+fn return_chunk(inner: &SubInner, d: &Descriptor) {
+    let words = [d.chunk as u64 | (d.generation as u64) << 32, 0, 0, 0, 0, 0, 0];
+    if inner.seg.ret_ring(inner.slot).push_claim(&words).is_err() {
+        inner.return_errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Sleeps until any of `subs` has a sample or its publisher is gone, at most `timeout`. Returns
+/// whether one is ready. Channels with the `Spin` wake-up policy are busy-polled (their publisher
+/// never issues wake-ups); the others sleep on their futexes together (`futex_waitv`).
+pub fn wait_any(subs: &[&Subscriber], timeout: Duration) -> bool {
+    let deadline = crate::now_ns().saturating_add(timeout.as_nanos().min(u64::MAX as u128) as u64);
+    wait_any_until(subs, deadline)
+}
+
+fn ready(subs: &[&Subscriber]) -> bool {
+    subs.iter().any(|s| s.has_data() || s.publisher_gone())
+}
+
+fn wait_any_until(subs: &[&Subscriber], deadline: u64) -> bool {
+    const SLICE_NS: u64 = 5_000_000; // re-check liveness at least this often
+    let spin_all = subs.iter().any(|s| s.wakeup() == WakeupPolicy::Spin);
+    let spin_ns = subs
+        .iter()
+        .map(|s| match s.wakeup() {
+            WakeupPolicy::SpinThenFutex { spin_ns } => spin_ns,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let spin_end = crate::now_ns().saturating_add(spin_ns);
+    let mut n = 0u32;
+    loop {
+        if ready(subs) {
+            return true;
+        }
+        n = n.wrapping_add(1);
+        if n % 64 == 0 {
+            let now = crate::now_ns();
+            if now >= deadline {
+                return false;
+            }
+            if !spin_all && now >= spin_end {
+                break;
+            }
+        }
+        core::hint::spin_loop();
+    }
+    let mut words = [None; crate::wakeup::FUTEX_WAITV_MAX];
+    let mut expected = [0u32; crate::wakeup::FUTEX_WAITV_MAX];
+    let n = subs.len().min(crate::wakeup::FUTEX_WAITV_MAX);
+    loop {
+        for (i, s) in subs.iter().take(n).enumerate() {
+            let ctl = s.inner.seg.control(s.inner.slot);
+            expected[i] = ctl.futex.load(Ordering::Acquire);
+            ctl.waiting.fetch_add(1, Ordering::SeqCst);
+            words[i] = Some(&ctl.futex);
+        }
+        // SYNC: order `waiting` before re-checking the rings (Dekker pair with the publisher's fence).
+        fence(Ordering::SeqCst);
+        let now = crate::now_ns();
+        let is_ready = ready(subs);
+        if !is_ready && now < deadline {
+            let slice = Duration::from_nanos((deadline - now).min(SLICE_NS));
+            let refs: [&crate::sync::AtomicU32; crate::wakeup::FUTEX_WAITV_MAX] =
+                core::array::from_fn(|i| words[i].unwrap_or(&DUMMY_FUTEX));
+            if n == 1 {
+                crate::wakeup::futex_wait(refs[0], expected[0], slice);
+            } else if !crate::wakeup::futex_waitv(&refs[..n], &expected[..n], slice) {
+                // Kernel without futex_waitv: sleep on the first word in short slices.
+                crate::wakeup::futex_wait(refs[0], expected[0], slice.min(Duration::from_millis(1)));
+            }
+        }
+        for s in subs.iter().take(n) {
+            s.inner.seg.control(s.inner.slot).waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        if is_ready || ready(subs) {
+            return true;
+        }
+        if crate::now_ns() >= deadline {
+            return false;
+        }
+    }
+}
+
+static DUMMY_FUTEX: crate::sync::AtomicU32 = crate::sync::AtomicU32::new(0);
+
+/// A received sample: read-only view of a chunk in shared memory. The chunk goes back to the
+/// publisher when this drops.
+pub struct Sample {
+    inner: Arc<SubInner>,
+    desc: Descriptor,
+}
+
+impl Sample {
+    /// The payload (`len` bytes). Lives in shared memory: a misbehaving publisher process could
+    /// still be writing it, so treat its contents as untrusted input.
+    pub fn payload(&self) -> &[u8] {
+        let seg = &self.inner.seg;
+        // SAFETY: the descriptor was validated (chunk < chunk_count, len ≤ chunk_size), so the range
+        // is inside the mapping, which `inner` keeps alive. The chunk is held by us (the publisher
+        // will not reuse it before our return), and bytes are valid for any value.
+        unsafe { core::slice::from_raw_parts(seg.chunk_ptr(self.desc.chunk), self.desc.len as usize) }
+    }
+
+    /// The chunk's fixed user header.
+    pub fn user_header(&self) -> &[u8] {
+        let seg = &self.inner.seg;
+        // SAFETY: validated chunk index, header inside the mapping; bytes valid for any value.
+        unsafe { core::slice::from_raw_parts(seg.user_header_ptr(self.desc.chunk), seg.layout.user_header_size as usize) }
+    }
+
+    /// The descriptor (sequence number, timestamps, chunk, length, user word).
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.desc
+    }
+
+    /// Sequence number.
+    pub fn seq(&self) -> u64 {
+        self.desc.seq
+    }
+
+    /// Sensor time, CLOCK_MONOTONIC ns.
+    pub fn sensor_time(&self) -> u64 {
+        self.desc.t_sensor_ns
+    }
+
+    /// "DMA complete" time, CLOCK_MONOTONIC ns.
+    pub fn dma_time(&self) -> u64 {
+        self.desc.t_dma_ns
+    }
+
+    /// Enqueue time, CLOCK_MONOTONIC ns.
+    pub fn enqueue_time(&self) -> u64 {
+        self.desc.t_enqueue_ns
+    }
+
+    /// The user word.
+    pub fn user(&self) -> u64 {
+        self.desc.user
+    }
+
+    /// Copies out a typed value.
+    ///
+    /// # Errors
+    /// `Size` when the sample length is not `size_of::<T>()`.
+    pub fn read<T: ShmSafe>(&self) -> Result<T, TypeError> {
+        let size = core::mem::size_of::<T>();
+        if self.desc.len != size as u64 {
+            return Err(TypeError::Size { len: self.desc.len, size: size as u64 });
+        }
+        // SAFETY: `size` bytes are in bounds (len checked); T: ShmSafe is valid for any bit pattern;
+        // read_unaligned has no alignment requirement.
+        Ok(unsafe { core::ptr::read_unaligned(self.payload().as_ptr() as *const T) })
+    }
+}
+
+impl Drop for Sample {
+    fn drop(&mut self) {
+        return_chunk(&self.inner, &self.desc);
+    }
+}
+
+// Sample is Send (Arc<SubInner> with a Sync segment) and the return ring accepts pushes from any
+// thread (claiming producers), so a sample may be dropped anywhere.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Sample>();
+    assert_send::<Subscriber>();
+};

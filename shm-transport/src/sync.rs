@@ -1,0 +1,15 @@
+//! The one place atomics come from: std's in normal builds, loom's under `--cfg loom`, so the
+//! ring protocol can be model-checked exhaustively (the pattern tokio's `loom/` module uses).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+
+#[cfg(not(loom))]
+const _: () = {
+    // Shared-memory atomics must be lock-free on the target, or two processes would not see each
+    // other's updates.
+    assert!(cfg!(target_has_atomic = "64"));
+    assert!(cfg!(target_has_atomic = "32"));
+};
