@@ -1,3 +1,14 @@
-//! Latency-bound (WCET) analyzer and offline report for rtfuse. See the crate README for the API.
+//! Latency-bound (WCET) analyzer and offline report for rtfuse.
+//!
+//! * [`rta`] — fixed-priority response-time analysis (busy windows, jitter, blocking).
+//! * [`bound`] — the per-stream bound L_b = Δirq + t_enq + T_sched + backlog + t_cc.
+//! * [`calibrate`] — measuring t_cc, t_enq and wake-up latencies on this host.
+//! * [`evt`] — extreme-value statistics (GEV, GPD, independence tests, pWCET).
+//!
+//! See the crate README for the API the `launch` crate uses.
 
+pub mod bound;
+pub mod calibrate;
+pub mod evt;
+pub mod numeric;
 pub mod rta;
