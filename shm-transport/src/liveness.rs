@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use crate::layout::{SubControl, MAX_SUBSCRIBERS, SLOT_FREE};
+use crate::layout::{MAX_SUBSCRIBERS, SLOT_FREE};
+use crate::segment::Segment;
 
 /// What the monitor watches for one open channel end.
 pub(crate) struct Watch {
@@ -29,18 +30,12 @@ pub(crate) struct Watch {
 }
 
 pub(crate) enum WatchKind {
-    /// Watch subscriber slots `0..n`; `controls` points at their control words.
-    Publisher { controls: Vec<*const SubControl> },
+    /// Watch the subscriber slots of this segment (the watch keeps the mapping alive while the
+    /// monitor thread reads the slots' control words).
+    Publisher { seg: Arc<Segment> },
     /// Watch the publisher.
     Subscriber,
 }
-
-// SAFETY: the raw pointers point into a shared mapping that the owning end keeps alive for as long
-// as the Watch is registered (the end holds the only strong Arc; the monitor holds a Weak and only
-// dereferences after upgrading it, while the end's mapping is still alive). Only atomics are read.
-unsafe impl Send for Watch {}
-// SAFETY: see Send; every field read concurrently is atomic.
-unsafe impl Sync for Watch {}
 
 impl Watch {
     pub fn new(fd: OwnedFd, kind: WatchKind) -> Arc<Watch> {
@@ -56,10 +51,9 @@ impl Watch {
     /// Runs one check now (the monitor calls this; tests and admin tools may too).
     pub fn check(&self) {
         match &self.kind {
-            WatchKind::Publisher { controls } => {
-                for (i, c) in controls.iter().enumerate() {
-                    // SAFETY: see `unsafe impl Send`: the mapping is alive while this Watch is.
-                    let ctl = unsafe { &**c };
+            WatchKind::Publisher { seg } => {
+                for i in 0..seg.layout.max_subscribers as usize {
+                    let ctl = seg.control(i as u32);
                     let attach = ctl.attach_count.load(Ordering::Acquire);
                     if ctl.state.load(Ordering::Acquire) == SLOT_FREE {
                         continue;

@@ -116,9 +116,8 @@ impl Publisher {
         let seg = Arc::new(Segment::create(name, layout, cfg.memory_lock)?);
         let l = &seg.layout;
         let n = l.max_subscribers;
-        let controls = (0..n).map(|i| seg.control(i) as *const _).collect();
         let fd: OwnedFd = seg.fd.try_clone()?;
-        let watch = Watch::new(fd, WatchKind::Publisher { controls });
+        let watch = Watch::new(fd, WatchKind::Publisher { seg: seg.clone() });
         liveness::register(&watch);
         let count = l.chunk_count;
         Ok(Publisher {
@@ -235,11 +234,23 @@ impl Publisher {
             let dead = self.watch.dead_slot[i as usize].load(Ordering::Acquire) == attach.wrapping_add(1);
             let bit = 1u32 << i;
             if self.active & bit != 0 {
-                if dead || state != SLOT_ACTIVE || attach != self.subs[i as usize].attach {
+                let ours = self.subs[i as usize].attach;
+                if dead || state == SLOT_CLOSING {
                     if dead {
                         self.stats.dead_subscribers += 1;
                     }
                     self.detach(i);
+                } else if state != SLOT_ACTIVE || attach != ours {
+                    // Not a state a live subscriber writes: someone scribbled on its slot. If the
+                    // subscriber still holds its lock, count the damage and repair the words.
+                    self.stats.errors += 1;
+                    if segment::byte_is_locked(&self.seg.fd, 1 + i as u64) {
+                        ctl.attach_count.store(ours, Ordering::Relaxed);
+                        ctl.state.store(SLOT_ACTIVE, Ordering::Release);
+                    } else {
+                        self.stats.dead_subscribers += 1;
+                        self.detach(i);
+                    }
                 }
             } else if state == SLOT_ACTIVE && !dead {
                 let s = &mut self.subs[i as usize];
@@ -249,8 +260,11 @@ impl Publisher {
                 self.active |= bit;
             } else if state == SLOT_CLOSING
                 || (state == SLOT_ACTIVE && dead)
-                || (state == SLOT_ATTACHING && !segment::byte_is_locked(&self.seg.fd, 1 + i as u64))
+                || (state != SLOT_FREE && !segment::byte_is_locked(&self.seg.fd, 1 + i as u64))
             {
+                if !matches!(state, SLOT_ACTIVE | SLOT_ATTACHING | SLOT_CLOSING) {
+                    self.stats.errors += 1; // a scribbled state on an unoccupied slot
+                }
                 // Never adopted (or died while attaching): nothing was delivered, just free the slot.
                 self.watch.dead_slot[i as usize].store(0, Ordering::Relaxed);
                 // SYNC: release the slot for a new occupant (who acquires FREE in its CAS).
@@ -286,7 +300,14 @@ impl Publisher {
             let ring = self.seg.ret_ring(i);
             let mut tail = self.subs[i as usize].ret_tail;
             for _ in 0..ring.capacity() {
-                let Some(w) = ring.pop_single(&mut tail) else { break };
+                let w = match ring.pop_single(&mut tail) {
+                    Ok(Some(w)) => w,
+                    Ok(None) => break,
+                    Err(_) => {
+                        self.stats.errors += 1;
+                        break;
+                    }
+                };
                 let chunk = w[0] as u32;
                 let gen = (w[0] >> 32) as u32;
                 let valid = (chunk as usize) < self.own.holders.len()
@@ -386,7 +407,10 @@ impl Publisher {
                             self.stats.dropped += 1;
                             self.seg.control(i).dropped.fetch_add(1, Ordering::Relaxed);
                         }
-                        Ok(None) => {} // the subscriber just made room
+                        Ok(None) => {
+                            // Full, yet nothing to take: the subscriber just made room, or its
+                            // tail index was scribbled on (counted if it persists, below).
+                        }
                         Err(_) => {
                             self.stats.errors += 1;
                             return;

@@ -214,12 +214,18 @@ impl<'a> Ring<'a> {
     }
 
     /// Single-consumer pop at the private position `*tail`.
-    pub fn pop_single(&self, tail: &mut u64) -> Option<[u64; SLOT_WORDS]> {
+    ///
+    /// # Errors
+    /// `Corrupt` when the stamp is neither "empty" (`tail`, or a claimed-but-unwritten slot) nor
+    /// "holds this position's item" (`tail + 1`).
+    pub fn pop_single(&self, tail: &mut u64) -> Result<Option<[u64; SLOT_WORDS]>, PushError> {
         let pos = *tail;
         let slot = self.slot(pos);
         // SYNC: acquire the producer's release of the words (stamp = pos + 1).
-        if slot.stamp.load(Ordering::Acquire) != pos.wrapping_add(1) {
-            return None;
+        let stamp = slot.stamp.load(Ordering::Acquire);
+        if stamp != pos.wrapping_add(1) {
+            // Empty slots carry `pos` (free for this lap's producer).
+            return if stamp == pos { Ok(None) } else { Err(PushError::Corrupt) };
         }
         let mut out = [0u64; SLOT_WORDS];
         for (o, w) in out.iter_mut().zip(&slot.words) {
@@ -229,7 +235,7 @@ impl<'a> Ring<'a> {
         slot.stamp.store(pos.wrapping_add(self.mask + 1), Ordering::Release);
         *tail = pos.wrapping_add(1);
         self.idx.tail.0.store(*tail, Ordering::Relaxed);
-        Some(out)
+        Ok(Some(out))
     }
 
     /// True when a claiming consumer would find an item now (one cache line read).
@@ -310,9 +316,9 @@ mod tests {
             r.push_claim(&w(i)).unwrap();
             r.push_claim(&w(i + 100)).unwrap();
             assert_eq!(r.push_claim(&w(0)), Err(PushError::Full));
-            assert_eq!(r.pop_single(&mut tail), Some(w(i)));
-            assert_eq!(r.pop_single(&mut tail), Some(w(i + 100)));
-            assert_eq!(r.pop_single(&mut tail), None);
+            assert_eq!(r.pop_single(&mut tail), Ok(Some(w(i))));
+            assert_eq!(r.pop_single(&mut tail), Ok(Some(w(i + 100))));
+            assert_eq!(r.pop_single(&mut tail), Ok(None));
         }
     }
 
