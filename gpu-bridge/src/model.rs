@@ -243,6 +243,9 @@ pub struct Estimate {
     pub setup_ns: f64,
     /// Synchronisation.
     pub sync_ns: f64,
+    /// For a peer-device source on a host path: the device → host-slab leg the frame takes
+    /// first (modeled with the third-party link); 0 otherwise.
+    pub ingress_ns: f64,
     /// `Measured` only if every term is measured.
     pub provenance: Provenance,
 }
@@ -250,7 +253,7 @@ pub struct Estimate {
 impl Estimate {
     /// ΔL in ns: the sum of the terms.
     pub fn total_ns(&self) -> f64 {
-        self.host_copy_ns + self.wire_ns + self.setup_ns + self.sync_ns
+        self.ingress_ns + self.host_copy_ns + self.wire_ns + self.setup_ns + self.sync_ns
     }
 }
 
@@ -320,8 +323,22 @@ impl Profile {
             wire_ns: link.wire_ns(bytes),
             setup_ns: link.setup_ns,
             sync_ns: self.sync.ns,
+            ingress_ns: 0.0,
             provenance,
         }
+    }
+
+    /// Like [`estimate`](Self::estimate), but for a frame that a third-party peer device
+    /// produces: every path except [`Path::ThirdPartyPeer`] first moves it into the host slab
+    /// (the ingress leg, modeled with the third-party link's cost), so the frame crosses PCIe
+    /// twice.
+    pub fn estimate_from_peer(&self, path: Path, bytes: u64) -> Estimate {
+        let mut e = self.estimate(path, bytes);
+        if path != Path::ThirdPartyPeer {
+            e.ingress_ns = self.third_party.transfer_ns(bytes);
+            e.provenance = e.provenance.and(self.third_party.provenance);
+        }
+        e
     }
 
     /// Checks every number; a loaded file is untrusted input.

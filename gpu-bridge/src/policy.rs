@@ -72,6 +72,9 @@ impl Choice {
     pub fn explain(&self) -> String {
         let e = &self.estimate;
         let mut terms = Vec::new();
+        if e.ingress_ns > 0.0 {
+            terms.push(format!("peer→host ingress {}", us(e.ingress_ns)));
+        }
         if e.host_copy_ns > 0.0 {
             terms.push(format!("CPU copy {}", us(e.host_copy_ns)));
         }
@@ -177,11 +180,11 @@ impl Policy {
     /// # Errors
     /// [`BridgeError::PathUnavailable`] when the forced path cannot carry the stream.
     pub fn choose(&self, cfg: &StreamConfig) -> Result<Choice, BridgeError> {
-        let mut ranking: Vec<Estimate> = self
-            .candidates(cfg)
-            .into_iter()
-            .map(|p| self.profile.estimate(p, cfg.frame_bytes))
-            .collect();
+        let estimate = |p: Path| match cfg.source {
+            Source::HostSlab => self.profile.estimate(p, cfg.frame_bytes),
+            Source::PeerDevice => self.profile.estimate_from_peer(p, cfg.frame_bytes),
+        };
+        let mut ranking: Vec<Estimate> = self.candidates(cfg).into_iter().map(estimate).collect();
         // Stable sort: ties keep Path::ALL order.
         ranking.sort_by(|a, b| a.total_ns().total_cmp(&b.total_ns()));
         let estimate = match cfg.forced {
@@ -189,7 +192,7 @@ impl Policy {
                 if let Some(reason) = self.unavailable_reason(cfg, path) {
                     return Err(BridgeError::PathUnavailable { path, reason });
                 }
-                self.profile.estimate(path, cfg.frame_bytes)
+                estimate(path)
             }
             None => *ranking
                 .first()
@@ -212,7 +215,7 @@ impl Policy {
         })
     }
 
-    /// The frame size at which `a` and `b` predict the same ΔL, if their lines cross at a
+    /// For a host-slab source: the frame size at which `a` and `b` predict the same ΔL, if their lines cross at a
     /// positive size: below it the path with the smaller fixed cost wins, above it the one
     /// with the higher bandwidth.
     pub fn crossover_bytes(&self, a: Path, b: Path) -> Option<f64> {
