@@ -4,11 +4,16 @@
 //! * [`bound`] — the per-stream bound L_b = Δirq + t_enq + T_sched + backlog + t_cc.
 //! * [`calibrate`] — measuring t_cc, t_enq and wake-up latencies on this host.
 //! * [`evt`] — extreme-value statistics (GEV, GPD, independence tests, pWCET).
+//! * [`analyze`] — per stream and stage statistics from traces, certification.
+//! * [`report`] — the report as HTML (inline SVG plots), Markdown and JSON.
 //!
 //! See the crate README for the API the `launch` crate uses.
 
+pub mod analyze;
 pub mod bound;
 pub mod calibrate;
 pub mod evt;
 pub mod numeric;
+mod plots;
+pub mod report;
 pub mod rta;

@@ -1,0 +1,662 @@
+//! The report: the bound of every stream against what the traces measured, as JSON, Markdown and
+//! self-contained HTML (inline SVG plots).
+//!
+//! Numbers from fits are rounded to 4 significant digits and pWCETs to whole nanoseconds (rounded
+//! up), so a report is reproducible from the same inputs.
+
+use crate::analyze::{observe, Observations, StageStats};
+use crate::bound::{AnalysisInput, BoundReport, StreamBound, Wakeup};
+use crate::evt::{self, EvtOptions};
+use crate::plots;
+use rtfuse_trace::TraceReader;
+use serde::{Deserialize, Serialize};
+
+/// Most violating samples listed per stream.
+pub const MAX_LISTED_VIOLATIONS: usize = 50;
+
+/// Verdict for one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// bound ≥ observed maximum.
+    Holds,
+    /// Some sample exceeded the bound.
+    Violated,
+    /// The traces have no sample of this stream.
+    NoSamples,
+}
+
+/// A sample that exceeded the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// Sequence number.
+    pub seq: u64,
+    /// Its DMA → dequeue latency (ns).
+    pub latency_ns: u64,
+}
+
+/// pWCET at one probability (ns, rounded up).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PwcetRow {
+    /// Per-activation exceedance probability.
+    pub p: f64,
+    /// From the GEV block-maxima fit.
+    pub gev_ns: u64,
+    /// From the GPD peaks-over-threshold fit.
+    pub gpd_ns: Option<u64>,
+}
+
+/// The EVT part of a stream's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvtSummary {
+    /// Activations per block.
+    pub block_size: usize,
+    /// Blocks.
+    pub blocks: usize,
+    /// GEV location, scale, shape ξ.
+    pub gev: [f64; 3],
+    /// GPD threshold, scale, shape ξ.
+    pub gpd: Option<[f64; 3]>,
+    /// pWCET rows.
+    pub pwcet: Vec<PwcetRow>,
+    /// Verdicts of Ljung–Box and runs tests on the samples, then on the block maxima.
+    pub independence: Vec<String>,
+}
+
+/// One stream in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamReport {
+    /// Stream name.
+    pub name: String,
+    /// The bound and its analysis.
+    pub bound: StreamBound,
+    /// Every measured stage (DMA → dequeue first, when present).
+    pub stages: Vec<StageStats>,
+    /// Observed maximum of DMA → dequeue.
+    pub observed_max_ns: Option<u64>,
+    /// bound − observed max (negative when violated).
+    pub margin_ns: Option<i64>,
+    /// bound / observed max, 3 decimals.
+    pub ratio: Option<f64>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Samples above the bound.
+    pub violation_count: u64,
+    /// The first [`MAX_LISTED_VIOLATIONS`] of them.
+    pub violations: Vec<Violation>,
+    /// The EVT estimate.
+    pub evt: Option<EvtSummary>,
+    /// Why there is no EVT estimate.
+    pub evt_error: Option<String>,
+    #[serde(skip)]
+    sorted: Vec<u64>,
+    #[serde(skip)]
+    curve: Vec<(f64, f64)>,
+}
+
+/// Host, calibration and configuration summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Kernel release.
+    pub kernel: String,
+    /// PREEMPT_RT.
+    pub preempt_rt: bool,
+    /// CPU model.
+    pub cpu_model: String,
+    /// Isolated CPUs.
+    pub isolated_cpus: String,
+    /// Calibration maxima: t_cc per line, t_enq, timer wake-up, futex wake-up (ns).
+    pub calibration_max_ns: [u64; 4],
+    /// Policy the calibration ran under.
+    pub calibration_policy: String,
+    /// Fusion thread wake-up policy.
+    pub wakeup: String,
+    /// Fusion thread priority.
+    pub priority: i32,
+    /// Dedicated core.
+    pub dedicated_core: bool,
+    /// Other RT threads on the core.
+    pub other_rt_threads: usize,
+    /// Utilisation of the fusion core.
+    pub utilisation: f64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Host and configuration.
+    pub summary: Summary,
+    /// True when every stream's bound held.
+    pub all_hold: bool,
+    /// Traces read, whether they certify, and why not.
+    pub traces: usize,
+    /// Whether the traces can certify the result.
+    pub certified: bool,
+    /// Reasons they cannot.
+    pub not_certified_because: Vec<String>,
+    /// Streams in traces that the input does not describe.
+    pub unknown_trace_streams: Vec<String>,
+    /// Per stream.
+    pub streams: Vec<StreamReport>,
+}
+
+fn sig4(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let mag = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    (x * mag).round() / mag
+}
+
+fn ceil_ns(x: f64) -> u64 {
+    if x.is_finite() && x > 0.0 {
+        x.ceil() as u64
+    } else {
+        0
+    }
+}
+
+fn evt_part(samples: &[(u64, u64)]) -> (Option<EvtSummary>, Option<String>, Vec<(f64, f64)>) {
+    let xs: Vec<f64> = samples.iter().map(|s| s.1 as f64).collect();
+    match evt::analyze(&xs, &EvtOptions::default()) {
+        Ok(r) => {
+            let ind = [&r.samples_independence, &r.maxima_independence];
+            let independence = ind
+                .iter()
+                .zip(["samples", "block maxima"])
+                .flat_map(|(i, what)| {
+                    [&i.ljung_box, &i.runs].map(|t| format!("{what}: {}: {}", t.test, t.verdict))
+                })
+                .collect();
+            let summary = EvtSummary {
+                block_size: r.block_size,
+                blocks: r.blocks,
+                gev: [sig4(r.gev.mu), sig4(r.gev.sigma), sig4(r.gev.xi)],
+                gpd: r
+                    .pot
+                    .as_ref()
+                    .map(|p| [sig4(p.threshold), sig4(p.gpd.sigma), sig4(p.gpd.xi)]),
+                pwcet: r
+                    .pwcet
+                    .iter()
+                    .map(|p| PwcetRow {
+                        p: p.p,
+                        gev_ns: ceil_ns(sig4(p.gev)),
+                        gpd_ns: p.gpd.map(|g| ceil_ns(sig4(g))),
+                    })
+                    .collect(),
+                independence,
+            };
+            (Some(summary), None, r.exceedance_curve)
+        }
+        Err(e) => (None, Some(e.to_string()), Vec::new()),
+    }
+}
+
+/// Builds the report from the input, its bounds and the traces.
+///
+/// # Examples
+/// ```no_run
+/// # fn f(input: &wcet::bound::AnalysisInput, traces: &[rtfuse_trace::TraceReader]) {
+/// let bounds = wcet::bound::analyze(input).expect("schedulable");
+/// let report = wcet::report::build(input, &bounds, traces);
+/// std::fs::write("report.html", report.to_html()).unwrap();
+/// # }
+/// ```
+pub fn build(input: &AnalysisInput, bounds: &BoundReport, traces: &[TraceReader]) -> Report {
+    let obs: Observations = observe(traces);
+    let streams: Vec<StreamReport> = bounds
+        .streams
+        .iter()
+        .map(|b| {
+            let o = obs.streams.iter().find(|o| o.name == b.name);
+            let samples: &[(u64, u64)] = o.map_or(&[], |o| &o.samples);
+            let max = samples.iter().map(|s| s.1).max();
+            let bad: Vec<Violation> = samples
+                .iter()
+                .filter(|s| s.1 > b.bound_ns)
+                .map(|&(seq, latency_ns)| Violation { seq, latency_ns })
+                .collect();
+            let (evt, evt_error, curve) = evt_part(samples);
+            let mut sorted: Vec<u64> = samples.iter().map(|s| s.1).collect();
+            sorted.sort_unstable();
+            StreamReport {
+                name: b.name.clone(),
+                bound: b.clone(),
+                stages: o.map(|o| o.stages.clone()).unwrap_or_default(),
+                observed_max_ns: max,
+                margin_ns: max.map(|m| b.bound_ns as i64 - m as i64),
+                ratio: max
+                    .filter(|&m| m > 0)
+                    .map(|m| (b.bound_ns as f64 / m as f64 * 1000.0).round() / 1000.0),
+                verdict: match max {
+                    None => Verdict::NoSamples,
+                    Some(_) if bad.is_empty() => Verdict::Holds,
+                    Some(_) => Verdict::Violated,
+                },
+                violation_count: bad.len() as u64,
+                violations: bad.into_iter().take(MAX_LISTED_VIOLATIONS).collect(),
+                evt,
+                evt_error,
+                sorted,
+                curve,
+            }
+        })
+        .collect();
+    let cal = &input.host;
+    Report {
+        summary: Summary {
+            kernel: cal.host.kernel.clone(),
+            preempt_rt: cal.host.preempt_rt,
+            cpu_model: cal.host.cpu_model.clone(),
+            isolated_cpus: cal.host.isolated_cpus.clone(),
+            calibration_max_ns: [
+                cal.cache_line_transfer.max_ns,
+                cal.enqueue.max_ns,
+                cal.fifo_wakeup.max_ns,
+                cal.futex_wakeup.max_ns,
+            ],
+            calibration_policy: cal.policy.clone(),
+            wakeup: match input.fusion.wakeup {
+                Wakeup::Spin { poll_period_ns } => format!("spin (poll every {poll_period_ns} ns)"),
+                Wakeup::Futex => "futex".into(),
+                Wakeup::SpinThenFutex => "spin, then futex".into(),
+            },
+            priority: input.fusion.priority,
+            dedicated_core: input.fusion.dedicated_core,
+            other_rt_threads: input.other_rt_load.len(),
+            utilisation: sig4(bounds.utilisation),
+        },
+        all_hold: streams.iter().all(|s| s.verdict == Verdict::Holds),
+        traces: obs.traces,
+        certified: obs.certified,
+        not_certified_because: obs.not_certified_because.clone(),
+        unknown_trace_streams: obs
+            .streams
+            .iter()
+            .filter(|o| !bounds.streams.iter().any(|b| b.name == o.name))
+            .map(|o| o.name.clone())
+            .collect(),
+        streams,
+    }
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.3} µs", ns as f64 / 1000.0)
+}
+
+fn opt_us(ns: Option<u64>) -> String {
+    ns.map_or_else(|| "—".into(), us)
+}
+
+/// A table both renderers share: header and rows of cells.
+struct Table {
+    title: &'static str,
+    head: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn markdown(&self, out: &mut String) {
+        out.push_str(&format!(
+            "\n## {}\n\n| {} |\n|{}\n",
+            self.title,
+            self.head.join(" | "),
+            "---|".repeat(self.head.len())
+        ));
+        for r in &self.rows {
+            out.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+    }
+
+    fn html(&self, out: &mut String) {
+        out.push_str(&format!("<h2>{}</h2>\n<table>\n<tr>", esc(self.title)));
+        for h in &self.head {
+            out.push_str(&format!("<th>{}</th>", esc(h)));
+        }
+        out.push_str("</tr>\n");
+        for r in &self.rows {
+            out.push_str("<tr>");
+            for c in r {
+                out.push_str(&format!("<td>{}</td>", esc(c)));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl Report {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    fn headline(&self) -> Vec<String> {
+        let mut v = vec![if self.all_hold {
+            "ALL BOUNDS HOLD against the observed maxima.".to_string()
+        } else {
+            let bad: Vec<&str> = self
+                .streams
+                .iter()
+                .filter(|s| s.verdict != Verdict::Holds)
+                .map(|s| s.name.as_str())
+                .collect();
+            format!(
+                "**VIOLATION / NOT SHOWN**: the bound did not hold or was not measured for: {}.",
+                bad.join(", ")
+            )
+        }];
+        if self.certified {
+            v.push(format!(
+                "Certified: {} complete trace(s), nothing lost, no sequence gaps.",
+                self.traces
+            ));
+        } else {
+            v.push("**NOT CERTIFIED**:".into());
+            v.extend(self.not_certified_because.iter().map(|r| format!("- {r}")));
+        }
+        if !self.unknown_trace_streams.is_empty() {
+            v.push(format!(
+                "Trace streams not in the input (not analysed): {}",
+                self.unknown_trace_streams.join(", ")
+            ));
+        }
+        for s in &self.streams {
+            for n in &s.bound.notes {
+                v.push(format!("- `{}`: {n}", s.name));
+            }
+        }
+        v
+    }
+
+    fn tables(&self) -> Vec<Table> {
+        let s = &self.summary;
+        let host = Table {
+            title: "Host and configuration",
+            head: vec!["item", "value"],
+            rows: [
+                ("kernel", s.kernel.clone()),
+                ("PREEMPT_RT", s.preempt_rt.to_string()),
+                ("CPU", s.cpu_model.clone()),
+                (
+                    "isolated CPUs",
+                    if s.isolated_cpus.is_empty() {
+                        "none".into()
+                    } else {
+                        s.isolated_cpus.clone()
+                    },
+                ),
+                ("t_cc per line (max)", us(s.calibration_max_ns[0])),
+                ("t_enq (max)", us(s.calibration_max_ns[1])),
+                ("timer wake-up (max)", us(s.calibration_max_ns[2])),
+                ("futex wake-up (max)", us(s.calibration_max_ns[3])),
+                ("calibration policy", s.calibration_policy.clone()),
+                ("fusion wake-up", s.wakeup.clone()),
+                ("fusion priority", s.priority.to_string()),
+                ("dedicated core", s.dedicated_core.to_string()),
+                ("other RT threads", s.other_rt_threads.to_string()),
+                ("fusion-core utilisation", format!("{}", s.utilisation)),
+            ]
+            .into_iter()
+            .map(|(a, b)| vec![a.to_string(), b])
+            .collect(),
+        };
+        let pw = |r: &StreamReport, i: usize| {
+            r.evt
+                .as_ref()
+                .and_then(|e| e.pwcet.iter().find(|p| p.p == [1e-6, 1e-9][i]))
+                .map(|p| p.gev_ns)
+        };
+        let p999 = |r: &StreamReport| {
+            r.stages
+                .first()
+                .filter(|s| s.stage == "dma_to_dequeue")
+                .map(|s| s.p999_ns)
+        };
+        let verdicts = Table {
+            title: "Bound against measurement (DMA complete → dequeue)",
+            head: vec![
+                "stream",
+                "bound",
+                "observed max",
+                "p99.9",
+                "pWCET 1e-6",
+                "pWCET 1e-9",
+                "margin",
+                "bound/max",
+                "verdict",
+            ],
+            rows: self
+                .streams
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.name.clone(),
+                        us(r.bound.bound_ns),
+                        opt_us(r.observed_max_ns),
+                        opt_us(p999(r)),
+                        opt_us(pw(r, 0)),
+                        opt_us(pw(r, 1)),
+                        r.margin_ns
+                            .map_or("—".into(), |m| format!("{:.3} µs", m as f64 / 1000.0)),
+                        r.ratio.map_or("—".into(), |x| format!("{x:.3}")),
+                        match r.verdict {
+                            Verdict::Holds => "holds".into(),
+                            Verdict::Violated => {
+                                format!("VIOLATED ({} samples)", r.violation_count)
+                            }
+                            Verdict::NoSamples => "NO SAMPLES".into(),
+                        },
+                    ]
+                })
+                .collect(),
+        };
+        let terms = Table {
+            title: "Bound breakdown",
+            head: vec![
+                "stream",
+                "Δirq",
+                "t_enq",
+                "T_sched",
+                "backlog",
+                "t_cc",
+                "L_b",
+                "with GPU ΔL",
+            ],
+            rows: self
+                .streams
+                .iter()
+                .map(|r| {
+                    let mut row = vec![r.name.clone()];
+                    row.extend(r.bound.terms.named().iter().map(|t| us(t.1)));
+                    row.push(us(r.bound.bound_ns));
+                    row.push(opt_us(r.bound.chain_ns));
+                    row
+                })
+                .collect(),
+        };
+        let bw = Table {
+            title: "Busy windows and rings",
+            head: vec![
+                "stream",
+                "busy window",
+                "jobs",
+                "worst q",
+                "interference",
+                "min ring depth",
+                "ring depth",
+                "max rate",
+            ],
+            rows: self
+                .streams
+                .iter()
+                .map(|r| {
+                    let b = &r.bound.busy_window;
+                    let inter: Vec<String> = b
+                        .interference
+                        .iter()
+                        .map(|i| format!("{} ×{} = {}", i.task, i.jobs, us(i.time_ns)))
+                        .collect();
+                    vec![
+                        r.name.clone(),
+                        us(b.length_ns),
+                        b.jobs.to_string(),
+                        b.worst_q.to_string(),
+                        if inter.is_empty() {
+                            "none".into()
+                        } else {
+                            inter.join("; ")
+                        },
+                        r.bound.min_ring_depth.to_string(),
+                        r.bound.ring_depth.to_string(),
+                        format!("{:.1} Hz", r.bound.max_rate_hz),
+                    ]
+                })
+                .collect(),
+        };
+        let stages = Table {
+            title: "Stage statistics",
+            head: vec![
+                "stream", "stage", "count", "p50", "p95", "p99", "p99.9", "max",
+            ],
+            rows: self
+                .streams
+                .iter()
+                .flat_map(|r| {
+                    r.stages.iter().map(|s| {
+                        vec![
+                            r.name.clone(),
+                            s.stage.clone(),
+                            s.count.to_string(),
+                            us(s.p50_ns),
+                            us(s.p95_ns),
+                            us(s.p99_ns),
+                            us(s.p999_ns),
+                            us(s.max_ns),
+                        ]
+                    })
+                })
+                .collect(),
+        };
+        let evt = Table {
+            title: "Extreme-value analysis (p_block = 1 − (1 − p)^b)",
+            head: vec![
+                "stream",
+                "blocks × b",
+                "GEV μ, σ, ξ",
+                "GPD u, σ, ξ",
+                "independence",
+            ],
+            rows: self
+                .streams
+                .iter()
+                .map(|r| match (&r.evt, &r.evt_error) {
+                    (Some(e), _) => vec![
+                        r.name.clone(),
+                        format!("{} × {}", e.blocks, e.block_size),
+                        format!("{:?}", e.gev),
+                        e.gpd.map_or("—".into(), |g| format!("{g:?}")),
+                        e.independence.join("; "),
+                    ],
+                    (None, err) => vec![
+                        r.name.clone(),
+                        "—".into(),
+                        err.clone().unwrap_or_default(),
+                        "—".into(),
+                        "—".into(),
+                    ],
+                })
+                .collect(),
+        };
+        let violations = Table {
+            title: "Violations (samples above the bound)",
+            head: vec!["stream", "seq", "latency", "bound"],
+            rows: self
+                .streams
+                .iter()
+                .flat_map(|r| {
+                    r.violations.iter().map(|v| {
+                        vec![
+                            r.name.clone(),
+                            v.seq.to_string(),
+                            us(v.latency_ns),
+                            us(r.bound.bound_ns),
+                        ]
+                    })
+                })
+                .collect(),
+        };
+        let mut t = vec![host, verdicts, terms, bw, stages, evt];
+        if !violations.rows.is_empty() {
+            t.push(violations);
+        }
+        t
+    }
+
+    /// The report as Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::from("# rtfuse latency-bound report\n\n");
+        for l in self.headline() {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        for t in self.tables() {
+            t.markdown(&mut out);
+        }
+        out
+    }
+
+    /// The report as one self-contained HTML page with inline SVG plots.
+    pub fn to_html(&self) -> String {
+        let mut out = String::from(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>rtfuse latency-bound report</title>\n\
+             <style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;margin:1em 0}\
+             td,th{border:1px solid #999;padding:2px 6px;font-size:13px}.bad{color:#b00;font-weight:bold}</style></head><body>\n\
+             <h1>rtfuse latency-bound report</h1>\n",
+        );
+        for l in self.headline() {
+            let class = if l.contains("**") {
+                " class=\"bad\""
+            } else {
+                ""
+            };
+            out.push_str(&format!("<p{class}>{}</p>\n", esc(&l.replace("**", ""))));
+        }
+        let tables = self.tables();
+        for t in &tables[..3] {
+            t.html(&mut out);
+        }
+        let bounds: Vec<&StreamBound> = self.streams.iter().map(|s| &s.bound).collect();
+        out.push_str(&plots::stacked_terms(&bounds));
+        for t in &tables[3..] {
+            t.html(&mut out);
+        }
+        for s in &self.streams {
+            out.push_str(&format!("<h2>Stream {}</h2>\n", esc(&s.name)));
+            if let Some(st) = s.stages.iter().find(|x| x.stage == "dma_to_dequeue") {
+                out.push_str(&plots::histogram(
+                    &format!("{}: DMA → dequeue latency histogram", s.name),
+                    &st.histogram,
+                    Some(s.bound.bound_ns),
+                ));
+            }
+            if !s.sorted.is_empty() {
+                out.push_str(&plots::exceedance(
+                    &format!("{}: exceedance probability", s.name),
+                    &s.sorted,
+                    &s.curve,
+                    Some(s.bound.bound_ns),
+                ));
+            }
+        }
+        out.push_str("</body></html>\n");
+        out
+    }
+}
