@@ -12,7 +12,6 @@
 //! non-blocking stream, with a timing event pair around each transfer; a slab chunk or staging
 //! slot is released only after its end event completed.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{c_void, CString};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,24 +23,15 @@ use crate::backend::{
     check_range, Backend, BackendKind, CalibrationOptions, DeviceBufferId, RegisterMode, SlabId,
     SlabRegion, SlabRegistration, Ticket, TransferReport, TransferRequest,
 };
+use crate::book::{unknown, Book};
 use crate::calibrate::{fit_profile, time_median_ns, time_path};
 use crate::error::{cuda_err, BridgeError};
-use crate::host::check_path;
 use crate::hostmem::{copy_bytes, PageBuffer};
 use crate::model::{fit_link, Capabilities, Path, Profile, Provenance, RegistrationCost};
 use crate::ptx;
 use crate::staging::StagingRing;
 
 pub use crate::cuda_info::{probe, DeviceInfo, PcieLink};
-
-struct CudaSlab {
-    region: SlabRegion,
-    registered: bool,
-    /// Device pointer of the mapped registration (0 when not registered).
-    mapped: sys::CUdeviceptr,
-    /// Transfers reading this slab whose end event has not completed.
-    in_flight: usize,
-}
 
 struct DeviceAlloc {
     ptr: sys::CUdeviceptr,
@@ -77,20 +67,22 @@ struct Flight {
     cpu_copy_ns: u64,
 }
 
+impl crate::book::Flight for Flight {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
 /// Backend on a real GPU. Create with [`CudaBackend::new`] after [`probe`] succeeded.
 pub struct CudaBackend {
     info: DeviceInfo,
     profile: Profile,
-    slabs: BTreeMap<u64, CudaSlab>,
-    next_slab: u64,
+    book: Book<Flight>,
     device: Vec<Option<DeviceAlloc>>,
     staging: StagingRing<Staging>,
-    in_flight: VecDeque<Flight>,
-    finished: BTreeMap<u64, Result<TransferReport, BridgeError>>,
     event_pool: Vec<sys::CUevent>,
     kernels: Result<Kernels, String>,
     max_blocks: u32,
-    next_seq: u64,
     stream: Arc<CudaStream>,
     ctx: Arc<CudaContext>,
 }
@@ -122,16 +114,12 @@ impl CudaBackend {
         Ok(CudaBackend {
             info,
             profile,
-            slabs: BTreeMap::new(),
-            next_slab: 0,
+            book: Book::new(),
             device: Vec::new(),
             staging: StagingRing::new(),
-            in_flight: VecDeque::new(),
-            finished: BTreeMap::new(),
             event_pool: Vec::new(),
             kernels,
             max_blocks: sms * 8,
-            next_seq: 0,
             stream,
             ctx,
         })
@@ -174,20 +162,20 @@ impl CudaBackend {
 
     /// Completes, in order, every transfer whose end event has fired (non-blocking).
     fn advance(&mut self) {
-        while let Some(f) = self.in_flight.front() {
+        while let Some(f) = self.book.in_flight.front() {
             // SAFETY: `f.end` is a live, recorded event.
             match unsafe { result::event::query(f.end) } {
                 Ok(()) => {
-                    if let Some(f) = self.in_flight.pop_front() {
+                    if let Some(f) = self.book.in_flight.pop_front() {
                         let r = self.complete(&f);
-                        self.finished.insert(f.seq, r);
+                        self.book.finish(f.seq, r);
                     }
                 }
                 Err(DriverError(sys::CUresult::CUDA_ERROR_NOT_READY)) => break,
                 Err(e) => {
-                    if let Some(f) = self.in_flight.pop_front() {
+                    if let Some(f) = self.book.in_flight.pop_front() {
                         let r = self.complete(&f).and(Err(cuda_err("cuEventQuery", e)));
-                        self.finished.insert(f.seq, r);
+                        self.book.finish(f.seq, r);
                     }
                 }
             }
@@ -203,11 +191,7 @@ impl CudaBackend {
             Some(i) => {
                 self.staging.complete(i, f.seq);
             }
-            None => {
-                if let Some(s) = self.slabs.get_mut(&f.req.slab.0) {
-                    s.in_flight = s.in_flight.saturating_sub(1);
-                }
-            }
+            None => self.book.hold_slab(f.req.slab, false),
         }
         Ok(TransferReport {
             seq: f.seq,
@@ -226,7 +210,7 @@ impl CudaBackend {
 
     /// Blocks on transfer `seq`'s end event, then completes everything that finished.
     fn block_until(&mut self, seq: u64) -> Result<(), BridgeError> {
-        if let Some(f) = self.in_flight.iter().find(|f| f.seq == seq) {
+        if let Some(f) = self.book.in_flight.iter().find(|f| f.seq == seq) {
             // SAFETY: live, recorded event.
             unsafe { result::event::synchronize(f.end) }
                 .map_err(|e| cuda_err("cuEventSynchronize", e))?;
@@ -240,10 +224,7 @@ impl CudaBackend {
             .device
             .get(id.0 as usize)
             .and_then(Option::as_ref)
-            .ok_or(BridgeError::UnknownId {
-                kind: "device buffer",
-                id: id.0,
-            })?;
+            .ok_or_else(|| unknown("device buffer", id.0))?;
         check_range("device buffer", off, len, d.len)?;
         Ok(d.ptr + off as u64)
     }
@@ -408,17 +389,14 @@ impl CudaBackend {
     /// Unknown id, driver errors.
     pub fn free_device(&mut self, id: DeviceBufferId) -> Result<(), BridgeError> {
         self.bind()?;
-        if let Some(last) = self.in_flight.back().map(|f| f.seq) {
+        if let Some(last) = self.book.in_flight.back().map(|f| f.seq) {
             self.block_until(last)?;
         }
         let d = self
             .device
             .get_mut(id.0 as usize)
             .and_then(Option::take)
-            .ok_or(BridgeError::UnknownId {
-                kind: "device buffer",
-                id: id.0,
-            })?;
+            .ok_or_else(|| unknown("device buffer", id.0))?;
         // SAFETY: allocated by `malloc_sync`, taken out of the table so freed once, and no
         // work on it is in flight.
         unsafe { result::free_sync(d.ptr) }.map_err(|e| cuda_err("cuMemFree", e))
@@ -519,20 +497,10 @@ impl Backend for CudaBackend {
             RegisterMode::TrackOnly => 0,
         };
         let cost_ns = t0.elapsed().as_nanos() as f64;
-        let id = self.next_slab;
-        self.next_slab += 1;
         let registered = mode == RegisterMode::Pin;
-        self.slabs.insert(
-            id,
-            CudaSlab {
-                region,
-                registered,
-                mapped,
-                in_flight: 0,
-            },
-        );
+        let id = self.book.add_slab(region, registered, mapped);
         Ok(SlabRegistration {
-            id: SlabId(id),
+            id,
             registered,
             cost_ns: if registered { cost_ns } else { 0.0 },
             provenance: Provenance::Measured,
@@ -542,23 +510,15 @@ impl Backend for CudaBackend {
     fn unregister_slab(&mut self, id: SlabId) -> Result<(), BridgeError> {
         self.bind()?;
         self.advance();
-        match self.slabs.get(&id.0) {
-            None => Err(BridgeError::UnknownId {
-                kind: "slab",
-                id: id.0,
-            }),
-            Some(s) if s.in_flight > 0 => Err(BridgeError::SlabBusy(id.0)),
-            Some(s) => {
-                if s.registered {
-                    // SAFETY: registered in `register_slab`, no transfer reads it any more.
-                    unsafe { sys::cuMemHostUnregister(s.region.as_ptr() as *mut c_void) }
-                        .result()
-                        .map_err(|e| cuda_err("cuMemHostUnregister", e))?;
-                }
-                self.slabs.remove(&id.0);
-                Ok(())
-            }
+        let s = self.book.idle_slab(id)?;
+        if s.registered {
+            // SAFETY: registered in `register_slab`; no transfer reads it any more.
+            unsafe { sys::cuMemHostUnregister(s.region.as_ptr() as *mut c_void) }
+                .result()
+                .map_err(|e| cuda_err("cuMemHostUnregister", e))?;
         }
+        self.book.slabs.remove(&id.0);
+        Ok(())
     }
 
     fn ensure_staging(&mut self, slots: usize, bytes: usize) -> Result<(), BridgeError> {
@@ -594,14 +554,9 @@ impl Backend for CudaBackend {
         let t0 = Instant::now();
         self.bind()?;
         let dst = self.device_ptr(req.dst, req.dst_offset, req.len)?;
-        let slab = self.slabs.get(&req.slab.0).ok_or(BridgeError::UnknownId {
-            kind: "slab",
-            id: req.slab.0,
-        })?;
-        slab.region.check(req.offset, req.len)?;
-        check_path(req.path, slab.registered)?;
+        let slab = self.book.source(req)?;
         let (region, mapped) = (slab.region, slab.mapped);
-        let seq = self.next_seq;
+        let seq = self.book.next_seq;
         let mut staging = None;
         let mut cpu_copy_ns = 0;
         let src_host: *const u8 = if req.path == Path::Bounce {
@@ -646,12 +601,10 @@ impl Backend for CudaBackend {
             return Err(e);
         }
         if staging.is_none() {
-            if let Some(s) = self.slabs.get_mut(&req.slab.0) {
-                s.in_flight += 1;
-            }
+            self.book.hold_slab(req.slab, true);
         }
-        self.next_seq += 1;
-        self.in_flight.push_back(Flight {
+        self.book.next_seq += 1;
+        self.book.in_flight.push_back(Flight {
             seq,
             req: *req,
             start,
@@ -666,28 +619,13 @@ impl Backend for CudaBackend {
     fn poll(&mut self, ticket: Ticket) -> Result<Option<TransferReport>, BridgeError> {
         self.bind()?;
         self.advance();
-        if let Some(r) = self.finished.remove(&ticket.0) {
-            return r.map(Some);
-        }
-        if self.in_flight.iter().any(|f| f.seq == ticket.0) {
-            Ok(None)
-        } else {
-            Err(BridgeError::UnknownId {
-                kind: "ticket",
-                id: ticket.0,
-            })
-        }
+        self.book.poll(ticket)
     }
 
     fn wait(&mut self, ticket: Ticket) -> Result<TransferReport, BridgeError> {
         self.bind()?;
         self.block_until(ticket.0)?;
-        self.finished
-            .remove(&ticket.0)
-            .unwrap_or(Err(BridgeError::UnknownId {
-                kind: "ticket",
-                id: ticket.0,
-            }))
+        self.book.take(ticket)
     }
 
     fn read_device(
@@ -810,7 +748,7 @@ impl Drop for CudaBackend {
         let _ = self.bind();
         // SAFETY: our live stream; after this no work references any resource below.
         let _ = unsafe { result::stream::synchronize(self.stream.cu_stream()) };
-        for f in std::mem::take(&mut self.in_flight) {
+        for f in std::mem::take(&mut self.book.in_flight) {
             self.event_pool.push(f.start);
             self.event_pool.push(f.end);
         }
@@ -818,7 +756,7 @@ impl Drop for CudaBackend {
             // SAFETY: each pooled event is live and destroyed once.
             let _ = unsafe { result::event::destroy(ev) };
         }
-        for s in self.slabs.values().filter(|s| s.registered) {
+        for s in self.book.slabs.values().filter(|s| s.registered) {
             // SAFETY: registered by us; no transfer is in flight any more.
             let _ = unsafe { sys::cuMemHostUnregister(s.region.as_ptr() as *mut c_void) };
         }

@@ -9,25 +9,18 @@
 //! slot reused before its event completed therefore shows up as a [`BridgeError::Integrity`]
 //! error, exactly the corruption a real GPU would suffer silently.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::backend::{
     check_range, Backend, BackendKind, CalibrationOptions, DeviceBufferId, RegisterMode, SlabId,
     SlabRegion, SlabRegistration, Ticket, TransferReport, TransferRequest,
 };
+use crate::book::{unknown, Book};
 use crate::calibrate::measure_host_copy;
 use crate::error::BridgeError;
 use crate::hostmem::{copy_bytes, PageBuffer};
 use crate::model::{Capabilities, Path, Profile, Provenance};
 use crate::staging::StagingRing;
-
-struct HostSlab {
-    region: SlabRegion,
-    registered: bool,
-    /// Transfers submitted from this slab whose event has not completed.
-    in_flight: usize,
-}
 
 enum Source {
     Slab,
@@ -45,16 +38,18 @@ struct Flight {
     link_ns: u64,
 }
 
+impl crate::book::Flight for Flight {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
 /// CPU-real, PCIe-modeled backend. See the module docs.
 pub struct HostBackend {
     profile: Profile,
-    slabs: BTreeMap<u64, HostSlab>,
-    next_slab: u64,
+    book: Book<Flight>,
     device: Vec<Vec<u8>>,
     staging: StagingRing<PageBuffer>,
-    in_flight: VecDeque<Flight>,
-    finished: BTreeMap<u64, Result<TransferReport, BridgeError>>,
-    next_seq: u64,
     /// Completion time of the last transfer on the modeled copy engine.
     engine_free_at: Instant,
 }
@@ -65,13 +60,9 @@ impl HostBackend {
     pub fn new(profile: Profile) -> Self {
         HostBackend {
             profile,
-            slabs: BTreeMap::new(),
-            next_slab: 0,
+            book: Book::new(),
             device: Vec::new(),
             staging: StagingRing::new(),
-            in_flight: VecDeque::new(),
-            finished: BTreeMap::new(),
-            next_seq: 0,
             engine_free_at: Instant::now(),
         }
     }
@@ -88,42 +79,39 @@ impl HostBackend {
 
     /// Completes, in order, every transfer whose modeled completion time has passed.
     fn advance(&mut self, now: Instant) {
-        while self.in_flight.front().is_some_and(|f| f.complete_at <= now) {
-            if let Some(f) = self.in_flight.pop_front() {
+        while self
+            .book
+            .in_flight
+            .front()
+            .is_some_and(|f| f.complete_at <= now)
+        {
+            if let Some(f) = self.book.in_flight.pop_front() {
                 let result = self.complete(&f);
-                self.finished.insert(f.seq, result);
+                self.book.finish(f.seq, result);
             }
         }
     }
 
     /// Performs the device write of a transfer whose event "fires" now, and checks integrity.
     fn complete(&mut self, f: &Flight) -> Result<TransferReport, BridgeError> {
-        let slab = self.slabs.get_mut(&f.req.slab.0);
-        let src: &[u8] = match (&f.source, slab) {
-            (Source::Staging(i), _) => {
-                let slot = self.staging.complete(*i, f.seq);
-                &slot.as_slice()[..f.req.len]
-            }
-            (Source::Slab, Some(s)) => {
-                s.in_flight -= 1;
+        let src: &[u8] = match f.source {
+            Source::Staging(i) => &self.staging.complete(i, f.seq).as_slice()[..f.req.len],
+            Source::Slab => {
+                self.book.hold_slab(f.req.slab, false);
+                let s = self
+                    .book
+                    .slabs
+                    .get(&f.req.slab.0)
+                    .ok_or_else(|| unknown("slab", f.req.slab.0))?;
                 // SAFETY: the range was checked at submit; the slab stays mapped while
-                // registered, and it cannot be unregistered while `in_flight` was > 0.
+                // registered, and it could not be unregistered while this transfer held it.
                 unsafe { s.region.bytes(f.req.offset, f.req.len) }
-            }
-            (Source::Slab, None) => {
-                return Err(BridgeError::UnknownId {
-                    kind: "slab",
-                    id: f.req.slab.0,
-                })
             }
         };
         let dst_buf = self
             .device
             .get_mut(f.req.dst.0 as usize)
-            .ok_or(BridgeError::UnknownId {
-                kind: "device buffer",
-                id: f.req.dst.0,
-            })?;
+            .ok_or_else(|| unknown("device buffer", f.req.dst.0))?;
         let dst = &mut dst_buf[f.req.dst_offset..f.req.dst_offset + f.req.len];
         copy_bytes(dst, src);
         let arrived = crc32fast::hash(dst);
@@ -148,7 +136,7 @@ impl HostBackend {
     /// Waits (sleep, then spin) until transfer `seq`'s modeled event fired, completing it and
     /// everything before it. Reports stay in `finished` for their owners.
     fn block_until(&mut self, seq: u64) {
-        if let Some(f) = self.in_flight.iter().find(|f| f.seq == seq) {
+        if let Some(f) = self.book.in_flight.iter().find(|f| f.seq == seq) {
             let at = f.complete_at;
             let now = Instant::now();
             if at > now + Duration::from_micros(200) {
@@ -159,10 +147,6 @@ impl HostBackend {
             }
         }
         self.advance(Instant::now());
-    }
-
-    fn take(&mut self, ticket: Ticket) -> Option<Result<TransferReport, BridgeError>> {
-        self.finished.remove(&ticket.0)
     }
 
     fn modeled_link_ns(&self, path: Path, len: usize) -> u64 {
@@ -192,24 +176,15 @@ impl Backend for HostBackend {
         region: SlabRegion,
         mode: RegisterMode,
     ) -> Result<SlabRegistration, BridgeError> {
-        let id = self.next_slab;
-        self.next_slab += 1;
         let registered = mode == RegisterMode::Pin;
-        self.slabs.insert(
-            id,
-            HostSlab {
-                region,
-                registered,
-                in_flight: 0,
-            },
-        );
+        let id = self.book.add_slab(region, registered, 0);
         let cost_ns = if registered {
             self.profile.registration.cost_ns(region.len() as u64)
         } else {
             0.0
         };
         Ok(SlabRegistration {
-            id: SlabId(id),
+            id,
             registered,
             cost_ns,
             provenance: Provenance::Modeled,
@@ -218,17 +193,9 @@ impl Backend for HostBackend {
 
     fn unregister_slab(&mut self, id: SlabId) -> Result<(), BridgeError> {
         self.advance(Instant::now());
-        match self.slabs.get(&id.0) {
-            None => Err(BridgeError::UnknownId {
-                kind: "slab",
-                id: id.0,
-            }),
-            Some(s) if s.in_flight > 0 => Err(BridgeError::SlabBusy(id.0)),
-            Some(_) => {
-                self.slabs.remove(&id.0);
-                Ok(())
-            }
-        }
+        self.book.idle_slab(id)?;
+        self.book.slabs.remove(&id.0);
+        Ok(())
     }
 
     /// Page-locked slots; locking falls back to unlocked pages with a warning when
@@ -256,20 +223,11 @@ impl Backend for HostBackend {
         let dst_len = self
             .device
             .get(req.dst.0 as usize)
-            .ok_or(BridgeError::UnknownId {
-                kind: "device buffer",
-                id: req.dst.0,
-            })?
+            .ok_or_else(|| unknown("device buffer", req.dst.0))?
             .len();
         check_range("device buffer", req.dst_offset, req.len, dst_len)?;
-        let slab = self.slabs.get(&req.slab.0).ok_or(BridgeError::UnknownId {
-            kind: "slab",
-            id: req.slab.0,
-        })?;
-        slab.region.check(req.offset, req.len)?;
-        check_path(req.path, slab.registered)?;
-        let region = slab.region;
-        let seq = self.next_seq;
+        let region = self.book.source(req)?.region;
+        let seq = self.book.next_seq;
         // SAFETY: range checked above; the consumer owns the chunk during the transfer.
         let src = unsafe { region.bytes(req.offset, req.len) };
         let crc_sent = crc32fast::hash(src);
@@ -283,9 +241,7 @@ impl Backend for HostBackend {
             copy_bytes(self.staging.slot_mut(idx).as_mut_slice(), src);
             (Source::Staging(idx), c0.elapsed().as_nanos() as u64)
         } else {
-            if let Some(s) = self.slabs.get_mut(&req.slab.0) {
-                s.in_flight += 1;
-            }
+            self.book.hold_slab(req.slab, true);
             (Source::Slab, 0)
         };
         let link_ns = self.modeled_link_ns(req.path, req.len);
@@ -293,8 +249,8 @@ impl Backend for HostBackend {
         let start = self.engine_free_at.max(now);
         let complete_at = start + Duration::from_nanos(link_ns);
         self.engine_free_at = complete_at;
-        self.next_seq += 1;
-        self.in_flight.push_back(Flight {
+        self.book.next_seq += 1;
+        self.book.in_flight.push_back(Flight {
             seq,
             req: *req,
             source,
@@ -309,25 +265,12 @@ impl Backend for HostBackend {
 
     fn poll(&mut self, ticket: Ticket) -> Result<Option<TransferReport>, BridgeError> {
         self.advance(Instant::now());
-        if let Some(r) = self.take(ticket) {
-            return r.map(Some);
-        }
-        if self.in_flight.iter().any(|f| f.seq == ticket.0) {
-            Ok(None)
-        } else {
-            Err(BridgeError::UnknownId {
-                kind: "ticket",
-                id: ticket.0,
-            })
-        }
+        self.book.poll(ticket)
     }
 
     fn wait(&mut self, ticket: Ticket) -> Result<TransferReport, BridgeError> {
         self.block_until(ticket.0);
-        self.take(ticket).unwrap_or(Err(BridgeError::UnknownId {
-            kind: "ticket",
-            id: ticket.0,
-        }))
+        self.book.take(ticket)
     }
 
     fn read_device(
@@ -336,17 +279,14 @@ impl Backend for HostBackend {
         offset: usize,
         out: &mut [u8],
     ) -> Result<(), BridgeError> {
-        if let Some(last) = self.in_flight.back().map(|f| f.seq) {
+        if let Some(last) = self.book.in_flight.back().map(|f| f.seq) {
             // Drain like a device-wide synchronisation; the reports stay for their owners.
             self.block_until(last);
         }
         let b = self
             .device
             .get(buf.0 as usize)
-            .ok_or(BridgeError::UnknownId {
-                kind: "device buffer",
-                id: buf.0,
-            })?;
+            .ok_or_else(|| unknown("device buffer", buf.0))?;
         check_range("device buffer", offset, out.len(), b.len())?;
         out.copy_from_slice(&b[offset..offset + out.len()]);
         Ok(())
@@ -362,22 +302,4 @@ impl Backend for HostBackend {
         self.profile = p.clone();
         Ok(p)
     }
-}
-
-/// Checks that `path` can read a slab that is (or is not) registered.
-pub(crate) fn check_path(path: Path, registered: bool) -> Result<(), BridgeError> {
-    let reason = match path {
-        Path::PeerDma | Path::PeerZeroCopy if !registered => {
-            "peer paths need a slab registered with RegisterMode::Pin"
-        }
-        Path::Pageable if registered => "the slab is registered: use peer-dma",
-        Path::ThirdPartyPeer => {
-            "a third-party peer writes GPU memory itself; the bridge does not move its frames"
-        }
-        _ => return Ok(()),
-    };
-    Err(BridgeError::PathUnavailable {
-        path,
-        reason: reason.into(),
-    })
 }

@@ -41,6 +41,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod backend;
+mod book;
 pub mod bridge;
 pub mod calibrate;
 pub mod cuda;
