@@ -1,1 +1,11 @@
-//! rtfuse CLI library.
+//! The rtfuse CLI as a library: the deployment config, host preflight checks, the process
+//! supervisor and the commands behind the `rtfuse` binary.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod preflight;
+pub mod procfs;
+pub mod signals;
+pub mod status;
+pub mod supervisor;
