@@ -60,12 +60,15 @@ pub fn probe(channel: &str) -> std::io::Result<SegmentInfo> {
     if size < PAGE {
         return Ok(info);
     }
-    let map = MmapOptions::new().len(PAGE as usize).map_raw_read_only(fd.as_raw_fd())?;
+    let map = MmapOptions::new()
+        .len(PAGE as usize)
+        .map_raw_read_only(fd.as_raw_fd())?;
     let hp = map.as_ptr() as *const SegmentHeader;
     // SAFETY: one mapped page holds the header; `ready` is atomic.
     let ready = unsafe { &*core::ptr::addr_of!((*hp).ready) };
     if ready.load(crate::sync::Ordering::Acquire) != READY {
-        info.validity = Err("not initialised (creation in progress or crashed during creation)".into());
+        info.validity =
+            Err("not initialised (creation in progress or crashed during creation)".into());
         return Ok(info);
     }
     // SAFETY: the page is mapped and readable.
@@ -74,16 +77,24 @@ pub fn probe(channel: &str) -> std::io::Result<SegmentInfo> {
     info.creator_start_ticks = copy.creator_start_ticks;
     info.created_unix_ns = copy.created_unix_ns;
     if copy.creator_uid != info.uid {
-        info.validity = Err(format!("header names uid {} but the object belongs to uid {}", copy.creator_uid, info.uid));
+        info.validity = Err(format!(
+            "header names uid {} but the object belongs to uid {}",
+            copy.creator_uid, info.uid
+        ));
         return Ok(info);
     }
     if copy.layout_version != LAYOUT_VERSION {
-        info.validity = Err(format!("layout version {} (this build: {LAYOUT_VERSION})", copy.layout_version));
+        info.validity = Err(format!(
+            "layout version {} (this build: {LAYOUT_VERSION})",
+            copy.layout_version
+        ));
         return Ok(info);
     }
     match Layout::from_header(&copy, size) {
         Ok(l) => {
-            info.subscribers_alive = (0..l.max_subscribers).filter(|i| byte_is_locked(&fd, 1 + *i as u64)).count() as u32;
+            info.subscribers_alive = (0..l.max_subscribers)
+                .filter(|i| byte_is_locked(&fd, 1 + *i as u64))
+                .count() as u32;
             info.geometry = Some((l.chunk_size, l.chunk_count));
             info.validity = Ok(());
         }
@@ -95,7 +106,9 @@ pub fn probe(channel: &str) -> std::io::Result<SegmentInfo> {
 /// Every rtfuse segment in `/dev/shm`.
 pub fn list_segments() -> Vec<SegmentInfo> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return out };
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        return out;
+    };
     for e in dir.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(channel) = name.strip_prefix(SHM_PREFIX) {
@@ -118,7 +131,10 @@ pub fn clean_stale() -> Vec<String> {
 pub fn clean_stale_matching(filter: impl Fn(&str) -> bool) -> Vec<String> {
     let mut removed = Vec::new();
     for info in list_segments() {
-        if !info.publisher_alive && filter(&info.channel) && shm_unlink(shm_name(&info.channel).as_str()).is_ok() {
+        if !info.publisher_alive
+            && filter(&info.channel)
+            && shm_unlink(shm_name(&info.channel).as_str()).is_ok()
+        {
             removed.push(info.channel);
         }
     }

@@ -150,7 +150,10 @@ impl ChannelConfig {
     /// # Errors
     /// When the configuration is invalid (same checks as [`Publisher::create`](crate::Publisher::create)).
     pub fn footprint(&self) -> Result<Footprint, crate::CreateError> {
-        let l = crate::layout::Layout::compute(self, crate::segment::huge_pages_wanted(self.huge_pages))?;
+        let l = crate::layout::Layout::compute(
+            self,
+            crate::segment::huge_pages_wanted(self.huge_pages),
+        )?;
         Ok(l.footprint())
     }
 
@@ -177,7 +180,11 @@ pub struct Footprint {
 
 impl std::fmt::Display for Footprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let pct = if self.pinned_bytes == 0 { 0.0 } else { 100.0 * self.waste_bytes as f64 / self.pinned_bytes as f64 };
+        let pct = if self.pinned_bytes == 0 {
+            0.0
+        } else {
+            100.0 * self.waste_bytes as f64 / self.pinned_bytes as f64
+        };
         write!(
             f,
             "{} pinned for {} of payload ({} or {pct:.1}% overhead)",
@@ -197,7 +204,11 @@ pub fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// Identity of a typed payload, checked when a typed subscriber opens the channel.
@@ -220,6 +231,10 @@ impl TypeInfo {
             cut -= 1;
         }
         name.truncate(cut);
-        TypeInfo { name, size: core::mem::size_of::<T>() as u64, align: core::mem::align_of::<T>() as u64 }
+        TypeInfo {
+            name,
+            size: core::mem::size_of::<T>() as u64,
+            align: core::mem::align_of::<T>() as u64,
+        }
     }
 }

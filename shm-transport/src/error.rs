@@ -47,7 +47,11 @@ pub enum CreateError {
 }
 
 fn fmt_limit(l: u64) -> String {
-    if l == u64::MAX { "unlimited".into() } else { l.to_string() }
+    if l == u64::MAX {
+        "unlimited".into()
+    } else {
+        l.to_string()
+    }
 }
 
 /// Opening a channel as a subscriber failed.
@@ -125,7 +129,9 @@ impl std::fmt::Debug for PublishError<'_> {
 impl std::fmt::Display for PublishError<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PublishError::Full(_) => f.write_str("a subscriber's descriptor ring is full (overflow policy: reject)"),
+            PublishError::Full(_) => {
+                f.write_str("a subscriber's descriptor ring is full (overflow policy: reject)")
+            }
         }
     }
 }

@@ -158,9 +158,15 @@ impl Layout {
             return Err(invalid("chunk_size must be at least 1 byte".into()));
         }
         if cfg.chunk_count == 0 || cfg.chunk_count > MAX_CHUNKS {
-            return Err(invalid(format!("chunk_count must be in 1..={MAX_CHUNKS}, got {}", cfg.chunk_count)));
+            return Err(invalid(format!(
+                "chunk_count must be in 1..={MAX_CHUNKS}, got {}",
+                cfg.chunk_count
+            )));
         }
-        if !cfg.ring_depth.is_power_of_two() || cfg.ring_depth < 2 || cfg.ring_depth > MAX_RING_DEPTH {
+        if !cfg.ring_depth.is_power_of_two()
+            || cfg.ring_depth < 2
+            || cfg.ring_depth > MAX_RING_DEPTH
+        {
             return Err(invalid(format!(
                 "ring_depth must be a power of two in 2..={MAX_RING_DEPTH}, got {}",
                 cfg.ring_depth
@@ -172,7 +178,10 @@ impl Layout {
                 cfg.max_subscribers
             )));
         }
-        if !cfg.alignment.is_power_of_two() || cfg.alignment < 64 || cfg.alignment > HUGE_PAGE as usize {
+        if !cfg.alignment.is_power_of_two()
+            || cfg.alignment < 64
+            || cfg.alignment > HUGE_PAGE as usize
+        {
             return Err(invalid(format!(
                 "alignment must be a power of two in 64..=2097152, got {}",
                 cfg.alignment
@@ -233,11 +242,22 @@ impl Layout {
     /// The pinned footprint.
     pub fn footprint(&self) -> Footprint {
         let payload = self.chunk_size * self.chunk_count as u64;
-        Footprint { pinned_bytes: self.total_size, payload_bytes: payload, waste_bytes: self.total_size - payload }
+        Footprint {
+            pinned_bytes: self.total_size,
+            payload_bytes: payload,
+            waste_bytes: self.total_size - payload,
+        }
     }
 
     /// Writes the geometry into a fresh header (the caller publishes `ready` afterwards).
-    pub fn write_header(&self, h: &mut SegmentHeader, pid: u32, uid: u32, start_ticks: u64, now_unix_ns: u64) {
+    pub fn write_header(
+        &self,
+        h: &mut SegmentHeader,
+        pid: u32,
+        uid: u32,
+        start_ticks: u64,
+        now_unix_ns: u64,
+    ) {
         h.magic = MAGIC;
         h.layout_version = LAYOUT_VERSION;
         h.header_size = core::mem::size_of::<SegmentHeader>() as u32;
@@ -289,20 +309,31 @@ impl Layout {
             1 => OverflowPolicy::Reject,
             o => return Err(format!("unknown overflow policy code {o}")),
         };
-        let wakeup = WakeupPolicy::decode(h.wakeup, h.spin_ns).ok_or_else(|| format!("unknown wake-up code {}", h.wakeup))?;
+        let wakeup = WakeupPolicy::decode(h.wakeup, h.spin_ns)
+            .ok_or_else(|| format!("unknown wake-up code {}", h.wakeup))?;
         let type_info = if h.type_size == 0 {
             None
         } else {
-            let end = h.type_name.iter().position(|&b| b == 0).unwrap_or(h.type_name.len());
+            let end = h
+                .type_name
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(h.type_name.len());
             let name = String::from_utf8_lossy(&h.type_name[..end]).into_owned();
-            Some(TypeInfo { name, size: h.type_size, align: h.type_align })
+            Some(TypeInfo {
+                name,
+                size: h.type_size,
+                align: h.type_align,
+            })
         };
         let cfg = ChannelConfig {
-            chunk_size: usize::try_from(h.chunk_size).map_err(|_| "chunk_size overflows".to_string())?,
+            chunk_size: usize::try_from(h.chunk_size)
+                .map_err(|_| "chunk_size overflows".to_string())?,
             chunk_count: h.chunk_count,
             ring_depth: h.ring_depth,
             max_subscribers: h.max_subscribers,
-            alignment: usize::try_from(h.alignment).map_err(|_| "alignment overflows".to_string())?,
+            alignment: usize::try_from(h.alignment)
+                .map_err(|_| "alignment overflows".to_string())?,
             user_header_size: h.user_header_size as usize,
             overflow,
             wakeup,
@@ -331,10 +362,15 @@ impl Layout {
             l.total_size,
         );
         if stored != computed {
-            return Err(format!("stored offsets {stored:?} disagree with the geometry {computed:?}"));
+            return Err(format!(
+                "stored offsets {stored:?} disagree with the geometry {computed:?}"
+            ));
         }
         if l.total_size > mapped {
-            return Err(format!("header claims {} bytes but the object has {mapped}", l.total_size));
+            return Err(format!(
+                "header claims {} bytes but the object has {mapped}",
+                l.total_size
+            ));
         }
         Ok(l)
     }

@@ -67,7 +67,10 @@ mod subscriber;
 mod wakeup;
 
 #[cfg(not(loom))]
-pub use config::{human_bytes, ChannelConfig, Footprint, HugePages, MemoryLock, OverflowPolicy, TypeInfo, WakeupPolicy};
+pub use config::{
+    human_bytes, ChannelConfig, Footprint, HugePages, MemoryLock, OverflowPolicy, TypeInfo,
+    WakeupPolicy,
+};
 #[cfg(not(loom))]
 pub use descriptor::{Descriptor, DescriptorError};
 #[cfg(not(loom))]
@@ -101,7 +104,10 @@ unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
 
 /// CLOCK_MONOTONIC now, in nanoseconds (vDSO: no system call).
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC is always supported.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

@@ -65,7 +65,9 @@ impl Watch {
                 }
             }
             WatchKind::Subscriber => {
-                if !self.publisher_dead.load(Ordering::Relaxed) && !crate::segment::byte_is_locked(&self.fd, 0) {
+                if !self.publisher_dead.load(Ordering::Relaxed)
+                    && !crate::segment::byte_is_locked(&self.fd, 0)
+                {
                     self.publisher_dead.store(true, Ordering::Release);
                     self.raised.store(true, Ordering::Release);
                 }
@@ -81,7 +83,9 @@ struct Monitor {
 fn monitor() -> &'static Monitor {
     static M: OnceLock<&'static Monitor> = OnceLock::new();
     M.get_or_init(|| {
-        let m: &'static Monitor = Box::leak(Box::new(Monitor { watches: Mutex::new(Vec::new()) }));
+        let m: &'static Monitor = Box::leak(Box::new(Monitor {
+            watches: Mutex::new(Vec::new()),
+        }));
         let period = std::env::var("RTFUSE_LIVENESS_PERIOD_US")
             .ok()
             .and_then(|v| v.parse::<u64>().ok())

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::config::{ChannelConfig, HugePages, OverflowPolicy, WakeupPolicy};
 use crate::descriptor::Descriptor;
-use crate::layout::{Layout, SLOT_ACTIVE, SLOT_ATTACHING, SLOT_CLOSING, SLOT_FREE, PUB_CLOSED};
+use crate::layout::{Layout, PUB_CLOSED, SLOT_ACTIVE, SLOT_ATTACHING, SLOT_CLOSING, SLOT_FREE};
 use crate::liveness::{self, Watch, WatchKind};
 use crate::ring::PushError;
 use crate::segment::{self, Segment};
@@ -129,12 +129,21 @@ impl Publisher {
                 loaned: vec![false; count as usize],
             },
             subs: (0..n)
-                .map(|_| SubState { attach: 0, head: 0, ret_tail: 0, shadow: vec![0; l.ring_depth as usize] })
+                .map(|_| SubState {
+                    attach: 0,
+                    head: 0,
+                    ret_tail: 0,
+                    shadow: vec![0; l.ring_depth as usize],
+                })
                 .collect(),
             active: 0,
             seq: 0,
             epoch_seen: u64::MAX,
-            stats: PublisherStats { locked: seg.locked, free_chunks: count, ..PublisherStats::default() },
+            stats: PublisherStats {
+                locked: seg.locked,
+                free_chunks: count,
+                ..PublisherStats::default()
+            },
             seg,
         })
     }
@@ -144,7 +153,10 @@ impl Publisher {
     ///
     /// # Errors
     /// As [`Publisher::create`].
-    pub fn create_typed<T: ShmSafe>(name: &str, mut cfg: ChannelConfig) -> Result<Publisher, CreateError> {
+    pub fn create_typed<T: ShmSafe>(
+        name: &str,
+        mut cfg: ChannelConfig,
+    ) -> Result<Publisher, CreateError> {
         let t = ChannelConfig::typed::<T>();
         cfg.chunk_size = t.chunk_size;
         cfg.alignment = t.alignment;
@@ -207,7 +219,11 @@ impl Publisher {
         self.own.loaned[c] = true;
         debug_assert_eq!(self.own.holders[c], 0, "a free chunk has no holders");
         Ok(SampleMut {
-            desc: Descriptor { chunk, generation: self.own.generation[c], ..Descriptor::default() },
+            desc: Descriptor {
+                chunk,
+                generation: self.own.generation[c],
+                ..Descriptor::default()
+            },
             publisher: self,
         })
     }
@@ -231,7 +247,8 @@ impl Publisher {
             // SYNC: acquire the slot state released by the subscriber (ACTIVE after ring init).
             let state = ctl.state.load(Ordering::Acquire);
             let attach = ctl.attach_count.load(Ordering::Acquire);
-            let dead = self.watch.dead_slot[i as usize].load(Ordering::Acquire) == attach.wrapping_add(1);
+            let dead =
+                self.watch.dead_slot[i as usize].load(Ordering::Acquire) == attach.wrapping_add(1);
             let bit = 1u32 << i;
             if self.active & bit != 0 {
                 let ours = self.subs[i as usize].attach;
@@ -268,7 +285,12 @@ impl Publisher {
                 // Never adopted (or died while attaching): nothing was delivered, just free the slot.
                 self.watch.dead_slot[i as usize].store(0, Ordering::Relaxed);
                 // SYNC: release the slot for a new occupant (who acquires FREE in its CAS).
-                let _ = ctl.state.compare_exchange(state, SLOT_FREE, Ordering::AcqRel, Ordering::Acquire);
+                let _ = ctl.state.compare_exchange(
+                    state,
+                    SLOT_FREE,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
             }
         }
     }
@@ -288,7 +310,9 @@ impl Publisher {
         let state = ctl.state.load(Ordering::Acquire);
         if state != SLOT_FREE && state != SLOT_ATTACHING {
             // SYNC: release the slot for a new occupant (who acquires FREE in its CAS).
-            let _ = ctl.state.compare_exchange(state, SLOT_FREE, Ordering::AcqRel, Ordering::Acquire);
+            let _ =
+                ctl.state
+                    .compare_exchange(state, SLOT_FREE, Ordering::AcqRel, Ordering::Acquire);
         }
     }
 
@@ -391,7 +415,10 @@ impl Publisher {
                 Ok(()) => {
                     self.subs[i as usize].shadow[(pos & mask) as usize] = chunk;
                     self.own.holders[chunk as usize] |= bit;
-                    self.seg.control(i).delivered.fetch_add(1, Ordering::Relaxed);
+                    self.seg
+                        .control(i)
+                        .delivered
+                        .fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 Err(PushError::Full) if self.seg.layout.overflow == OverflowPolicy::KeepLast => {
@@ -467,7 +494,12 @@ impl<'a> SampleMut<'a> {
         // SampleMut exists (loan borrows the publisher mutably), so this is the only reference.
         // It lies inside the mapping (validated layout). Only a misbehaving foreign process could
         // write it concurrently; bytes are valid for any value.
-        unsafe { core::slice::from_raw_parts_mut(seg.chunk_ptr(self.desc.chunk), seg.layout.chunk_size as usize) }
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                seg.chunk_ptr(self.desc.chunk),
+                seg.layout.chunk_size as usize,
+            )
+        }
     }
 
     /// The chunk's fixed user header (`user_header_size` bytes).
@@ -475,7 +507,10 @@ impl<'a> SampleMut<'a> {
         let seg = &self.publisher.seg;
         // SAFETY: as for `payload_mut`: the header of a loaned chunk is ours alone, in bounds.
         unsafe {
-            core::slice::from_raw_parts_mut(seg.user_header_ptr(self.desc.chunk), seg.layout.user_header_size as usize)
+            core::slice::from_raw_parts_mut(
+                seg.user_header_ptr(self.desc.chunk),
+                seg.layout.user_header_size as usize,
+            )
         }
     }
 
@@ -484,7 +519,10 @@ impl<'a> SampleMut<'a> {
     /// # Panics
     /// If `len` exceeds the chunk size.
     pub fn set_len(&mut self, len: usize) {
-        assert!(len as u64 <= self.publisher.seg.layout.chunk_size, "length beyond the chunk");
+        assert!(
+            len as u64 <= self.publisher.seg.layout.chunk_size,
+            "length beyond the chunk"
+        );
         self.desc.len = len as u64;
     }
 

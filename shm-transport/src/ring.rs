@@ -27,7 +27,7 @@ pub const SLOT_WORDS: usize = 7;
 
 /// How many times a CAS loop retries before giving up with `Contended` (only a hostile or broken peer
 /// can make a loop run this long).
-const MAX_TRIES: usize = 1024;
+const MAX_TRIES: usize = if cfg!(loom) { 8 } else { 1024 };
 
 /// A 128-byte aligned cell: the producer's and consumer's indices never share a cache line or its
 /// adjacent-line prefetch partner.
@@ -75,8 +75,15 @@ impl<'a> Ring<'a> {
     /// # Panics
     /// If `slots.len()` is not a power of two (callers validate capacities before this).
     pub fn new(idx: &'a RingIndices, slots: &'a [Slot]) -> Self {
-        assert!(slots.len().is_power_of_two(), "ring capacity must be a power of two");
-        Ring { idx, slots, mask: slots.len() as u64 - 1 }
+        assert!(
+            slots.len().is_power_of_two(),
+            "ring capacity must be a power of two"
+        );
+        Ring {
+            idx,
+            slots,
+            mask: slots.len() as u64 - 1,
+        }
     }
 
     /// Capacity in items.
@@ -116,7 +123,11 @@ impl<'a> Ring<'a> {
         // words happened before our writes below.
         let stamp = slot.stamp.load(Ordering::Acquire);
         if stamp != pos {
-            return Err(if stamp == pos.wrapping_sub(self.mask) { PushError::Full } else { PushError::Corrupt });
+            return Err(if stamp == pos.wrapping_sub(self.mask) {
+                PushError::Full
+            } else {
+                PushError::Corrupt
+            });
         }
         for (w, v) in slot.words.iter().zip(words) {
             w.store(*v, Ordering::Relaxed);
@@ -167,7 +178,7 @@ impl<'a> Ring<'a> {
             } else {
                 pos = self.idx.head.0.load(Ordering::Relaxed);
             }
-            core::hint::spin_loop();
+            crate::sync::spin_hint();
         }
         Err(PushError::Corrupt)
     }
@@ -198,7 +209,8 @@ impl<'a> Ring<'a> {
                         }
                         // SYNC: release the slot for position pos + capacity: our reads above
                         // happen before the producer's next writes.
-                        slot.stamp.store(pos.wrapping_add(self.mask + 1), Ordering::Release);
+                        slot.stamp
+                            .store(pos.wrapping_add(self.mask + 1), Ordering::Release);
                         return Ok(Some((pos, out)));
                     }
                     Err(current) => pos = current,
@@ -208,7 +220,7 @@ impl<'a> Ring<'a> {
             } else {
                 pos = self.idx.tail.0.load(Ordering::Relaxed);
             }
-            core::hint::spin_loop();
+            crate::sync::spin_hint();
         }
         Err(PushError::Corrupt)
     }
@@ -225,14 +237,19 @@ impl<'a> Ring<'a> {
         let stamp = slot.stamp.load(Ordering::Acquire);
         if stamp != pos.wrapping_add(1) {
             // Empty slots carry `pos` (free for this lap's producer).
-            return if stamp == pos { Ok(None) } else { Err(PushError::Corrupt) };
+            return if stamp == pos {
+                Ok(None)
+            } else {
+                Err(PushError::Corrupt)
+            };
         }
         let mut out = [0u64; SLOT_WORDS];
         for (o, w) in out.iter_mut().zip(&slot.words) {
             *o = w.load(Ordering::Relaxed);
         }
         // SYNC: release the slot for position pos + capacity (our reads happen before reuse).
-        slot.stamp.store(pos.wrapping_add(self.mask + 1), Ordering::Release);
+        slot.stamp
+            .store(pos.wrapping_add(self.mask + 1), Ordering::Release);
         *tail = pos.wrapping_add(1);
         self.idx.tail.0.store(*tail, Ordering::Relaxed);
         Ok(Some(out))
@@ -263,7 +280,10 @@ impl HeapRing {
     /// A ring of `capacity` slots (a power of two), initialised empty.
     pub fn new(capacity: usize) -> Self {
         let new_cell = || CachePadded(AtomicU64::new(0));
-        let idx = Box::new(RingIndices { head: new_cell(), tail: new_cell() });
+        let idx = Box::new(RingIndices {
+            head: new_cell(),
+            tail: new_cell(),
+        });
         let slots: Box<[Slot]> = (0..capacity)
             .map(|i| Slot {
                 stamp: AtomicU64::new(i as u64),
@@ -362,7 +382,8 @@ mod tests {
         let mut head = 0;
         let mut tail = 0;
         for (i, s) in hr.slots.iter().enumerate() {
-            s.stamp.store(0xdead_beef ^ (i as u64 * 77), Ordering::Relaxed);
+            s.stamp
+                .store(0xdead_beef ^ (i as u64 * 77), Ordering::Relaxed);
         }
         assert_eq!(r.push_single(&mut head, &w(1)), Err(PushError::Corrupt));
         // Whatever the scribbled stamps say, every call returns (bounded loops) and stays in bounds.

@@ -24,10 +24,19 @@ pub const SHM_PREFIX: &str = "rtfuse.";
 /// Checks a channel name: 1..=200 bytes of `[A-Za-z0-9_.-]`, not starting with '.'.
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 200 {
-        return Err(format!("channel name must be 1..=200 bytes, got {}", name.len()));
+        return Err(format!(
+            "channel name must be 1..=200 bytes, got {}",
+            name.len()
+        ));
     }
-    if name.starts_with('.') || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
-        return Err(format!("channel name {name:?} may only contain A-Z a-z 0-9 _ . - and must not start with '.'"));
+    if name.starts_with('.')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(format!(
+            "channel name {name:?} may only contain A-Z a-z 0-9 _ . - and must not start with '.'"
+        ));
     }
     Ok(())
 }
@@ -46,8 +55,14 @@ fn shmem_thp_available() -> bool {
     std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
         .map(|s| {
             // The active mode is in brackets, e.g. "always within_size advise [never] deny force".
-            let active = s.split_whitespace().find(|w| w.starts_with('[')).unwrap_or("");
-            matches!(active, "[always]" | "[within_size]" | "[advise]" | "[force]")
+            let active = s
+                .split_whitespace()
+                .find(|w| w.starts_with('['))
+                .unwrap_or("");
+            matches!(
+                active,
+                "[always]" | "[within_size]" | "[advise]" | "[force]"
+            )
         })
         .unwrap_or(false)
 }
@@ -89,7 +104,11 @@ fn io_err(e: nix::Error) -> std::io::Error {
 fn memlock_error(needed: u64, e: std::io::Error) -> CreateError {
     let (soft, _hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK)
         .unwrap_or((0, 0));
-    CreateError::MemLock { needed, limit: soft, source: e }
+    CreateError::MemLock {
+        needed,
+        limit: soft,
+        source: e,
+    }
 }
 
 /// Tries to take (or, with `F_OFD_GETLK`, test) a write lock on one byte.
@@ -104,7 +123,9 @@ fn ofd_lock(fd: &OwnedFd, byte: u64, cmd: libc::c_int) -> std::io::Result<bool> 
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
     if r == -1 {
         let e = std::io::Error::last_os_error();
-        if cmd == libc::F_OFD_SETLK && matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) {
+        if cmd == libc::F_OFD_SETLK
+            && matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES))
+        {
             return Ok(false);
         }
         return Err(e);
@@ -130,7 +151,13 @@ pub(crate) fn unlock_byte(fd: &OwnedFd, byte: u64) {
     fl.l_start = byte as libc::off_t;
     fl.l_len = 1;
     // SAFETY: `fd` is open and `fl` valid; failure only means there was no lock to drop.
-    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut fl as *mut libc::flock) };
+    unsafe {
+        libc::fcntl(
+            fd.as_raw_fd(),
+            libc::F_OFD_SETLK,
+            &mut fl as *mut libc::flock,
+        )
+    };
 }
 
 /// Whether some other open file description holds the lock on `byte` (its owner is alive).
@@ -139,8 +166,17 @@ pub(crate) fn byte_is_locked(fd: &OwnedFd, byte: u64) -> bool {
     ofd_lock(fd, byte, libc::F_OFD_GETLK).unwrap_or(true)
 }
 
-fn map(fd: &OwnedFd, len: u64, huge: bool, lock: MemoryLock) -> Result<(MmapRaw, bool), (std::io::Error, bool)> {
-    let map = MmapOptions::new().len(len as usize).populate().map_raw(fd).map_err(|e| (e, false))?;
+fn map(
+    fd: &OwnedFd,
+    len: u64,
+    huge: bool,
+    lock: MemoryLock,
+) -> Result<(MmapRaw, bool), (std::io::Error, bool)> {
+    let map = MmapOptions::new()
+        .len(len as usize)
+        .populate()
+        .map_raw(fd)
+        .map_err(|e| (e, false))?;
     if huge {
         // Advisory: the kernel may still use 4 KiB pages.
         let _ = map.advise(memmap2::Advice::HugePage);
@@ -178,11 +214,15 @@ impl Segment {
                 // A segment of that name exists: remove it only if its publisher is dead.
                 match crate::admin::probe(channel) {
                     Ok(info) if info.publisher_alive => {
-                        return Err(CreateError::AlreadyExists { channel: channel.into(), pid: info.creator_pid })
+                        return Err(CreateError::AlreadyExists {
+                            channel: channel.into(),
+                            pid: info.creator_pid,
+                        })
                     }
                     _ => {
                         let _ = shm_unlink(name.as_str());
-                        shm_open(name.as_str(), flags, mode).map_err(|e| CreateError::Io(io_err(e)))?
+                        shm_open(name.as_str(), flags, mode)
+                            .map_err(|e| CreateError::Io(io_err(e)))?
                     }
                 }
             }
@@ -195,18 +235,28 @@ impl Segment {
         result
     }
 
-    fn init_created(channel: &str, fd: OwnedFd, layout: Layout, lock: MemoryLock) -> Result<Segment, CreateError> {
+    fn init_created(
+        channel: &str,
+        fd: OwnedFd,
+        layout: Layout,
+        lock: MemoryLock,
+    ) -> Result<Segment, CreateError> {
         if !try_lock_byte(&fd, 0).map_err(CreateError::Io)? {
-            return Err(CreateError::AlreadyExists { channel: channel.into(), pid: 0 });
+            return Err(CreateError::AlreadyExists {
+                channel: channel.into(),
+                pid: 0,
+            });
         }
-        nix::unistd::ftruncate(&fd, layout.total_size as i64).map_err(|e| CreateError::Io(io_err(e)))?;
-        let (map, locked) = map(&fd, layout.total_size, layout.huge, lock).map_err(|(e, is_lock)| {
-            if is_lock {
-                memlock_error(layout.total_size, e)
-            } else {
-                CreateError::Io(e)
-            }
-        })?;
+        nix::unistd::ftruncate(&fd, layout.total_size as i64)
+            .map_err(|e| CreateError::Io(io_err(e)))?;
+        let (map, locked) =
+            map(&fd, layout.total_size, layout.huge, lock).map_err(|(e, is_lock)| {
+                if is_lock {
+                    memlock_error(layout.total_size, e)
+                } else {
+                    CreateError::Io(e)
+                }
+            })?;
         let st = fstat(&fd).map_err(|e| CreateError::Io(io_err(e)))?;
         let pid = std::process::id();
         let seg = Segment {
@@ -225,14 +275,23 @@ impl Segment {
         // SAFETY: we created the object and nobody can have opened it as a subscriber yet (the
         // `ready` word is still 0, which openers wait for), so this exclusive write is unaliased.
         let h = unsafe { &mut *(seg.map.as_mut_ptr() as *mut SegmentHeader) };
-        seg.layout.write_header(h, pid, nix::unistd::geteuid().as_raw(), process_start_ticks(pid), now_unix);
-        h.publisher_state.store(crate::layout::PUB_ALIVE, crate::sync::Ordering::Relaxed);
+        seg.layout.write_header(
+            h,
+            pid,
+            nix::unistd::geteuid().as_raw(),
+            process_start_ticks(pid),
+            now_unix,
+        );
+        h.publisher_state
+            .store(crate::layout::PUB_ALIVE, crate::sync::Ordering::Relaxed);
         for i in 0..seg.layout.max_subscribers {
             seg.desc_ring(i).init();
             seg.ret_ring(i).init();
         }
         // SYNC: release the whole initialised segment to openers that acquire `ready == READY`.
-        seg.header().ready.store(READY, crate::sync::Ordering::Release);
+        seg.header()
+            .ready
+            .store(READY, crate::sync::Ordering::Release);
         Ok(seg)
     }
 
@@ -243,20 +302,31 @@ impl Segment {
         let fd = match shm_open(name.as_str(), OFlag::O_RDWR, Mode::empty()) {
             Ok(fd) => fd,
             Err(nix::Error::ENOENT) => return Err(OpenError::NotFound(channel.into())),
-            Err(nix::Error::EACCES) => return Err(OpenError::ForeignOwner { channel: channel.into(), uid: None }),
+            Err(nix::Error::EACCES) => {
+                return Err(OpenError::ForeignOwner {
+                    channel: channel.into(),
+                    uid: None,
+                })
+            }
             Err(e) => return Err(OpenError::Io(io_err(e))),
         };
         let st = fstat(&fd).map_err(|e| OpenError::Io(io_err(e)))?;
         let me = nix::unistd::geteuid().as_raw();
         if st.st_uid != me {
-            return Err(OpenError::ForeignOwner { channel: channel.into(), uid: Some(st.st_uid) });
+            return Err(OpenError::ForeignOwner {
+                channel: channel.into(),
+                uid: Some(st.st_uid),
+            });
         }
         let size = st.st_size as u64;
         if size < crate::layout::PAGE {
             return Err(OpenError::NotReady(channel.into()));
         }
         // Map only the header page first: the rest of the size is not trusted yet.
-        let head = MmapOptions::new().len(crate::layout::PAGE as usize).map_raw(&fd).map_err(OpenError::Io)?;
+        let head = MmapOptions::new()
+            .len(crate::layout::PAGE as usize)
+            .map_raw(&fd)
+            .map_err(OpenError::Io)?;
         let hp = head.as_ptr() as *const SegmentHeader;
         // SAFETY: `hp` points to a mapped page at least as large as the header; `ready` is an
         // atomic field, so a shared reference to it is valid while another process writes it.
@@ -271,18 +341,25 @@ impl Segment {
         if copy.layout_version != LAYOUT_VERSION {
             return Err(OpenError::Incompatible {
                 channel: channel.into(),
-                reason: format!("layout version {} (this build speaks {LAYOUT_VERSION})", copy.layout_version),
+                reason: format!(
+                    "layout version {} (this build speaks {LAYOUT_VERSION})",
+                    copy.layout_version
+                ),
             });
         }
-        let layout = Layout::from_header(&copy, size)
-            .map_err(|reason| OpenError::Incompatible { channel: channel.into(), reason })?;
-        let (map, locked) = map(&fd, layout.total_size, layout.huge, lock).map_err(|(e, is_lock)| {
-            if is_lock {
-                OpenError::MemLock(memlock_error(layout.total_size, e).to_string())
-            } else {
-                OpenError::Io(e)
-            }
-        })?;
+        let layout =
+            Layout::from_header(&copy, size).map_err(|reason| OpenError::Incompatible {
+                channel: channel.into(),
+                reason,
+            })?;
+        let (map, locked) =
+            map(&fd, layout.total_size, layout.huge, lock).map_err(|(e, is_lock)| {
+                if is_lock {
+                    OpenError::MemLock(memlock_error(layout.total_size, e).to_string())
+                } else {
+                    OpenError::Io(e)
+                }
+            })?;
         Ok(Segment {
             channel: channel.into(),
             fd,
@@ -329,7 +406,9 @@ impl Segment {
         unsafe {
             let idx = &*(self.base().add(off as usize) as *const RingIndices);
             let slots = core::slice::from_raw_parts(
-                self.base().add(off as usize + core::mem::size_of::<RingIndices>()) as *const Slot,
+                self.base()
+                    .add(off as usize + core::mem::size_of::<RingIndices>())
+                    as *const Slot,
                 depth as usize,
             );
             Ring::new(idx, slots)
@@ -373,7 +452,10 @@ impl Segment {
     pub fn slab(&self) -> (*mut u8, usize) {
         let len = self.layout.chunk_stride * self.layout.chunk_count as u64;
         // SAFETY: chunks_offset is inside the mapping (validated layout).
-        (unsafe { self.base().add(self.layout.chunks_offset as usize) }, len as usize)
+        (
+            unsafe { self.base().add(self.layout.chunks_offset as usize) },
+            len as usize,
+        )
     }
 
     /// Removes the name if it still refers to this segment's object (never someone else's newer one).

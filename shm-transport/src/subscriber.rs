@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{MemoryLock, WakeupPolicy};
-use crate::descriptor::{Descriptor, DescriptorError};
+use crate::descriptor::Descriptor;
 use crate::layout::{PUB_CLOSED, SLOT_ACTIVE, SLOT_ATTACHING, SLOT_CLOSING, SLOT_FREE};
 use crate::liveness::{self, Watch, WatchKind};
 use crate::segment::{self, Segment};
@@ -96,7 +96,9 @@ impl Subscriber {
             Some(t) if *t == want => {}
             other => {
                 return Err(OpenError::TypeMismatch {
-                    found: other.as_ref().map_or("untyped bytes".to_string(), |t| t.name.clone()),
+                    found: other
+                        .as_ref()
+                        .map_or("untyped bytes".to_string(), |t| t.name.clone()),
                     expected: want.name,
                 })
             }
@@ -117,9 +119,17 @@ impl Subscriber {
         liveness::register(&watch);
         let locked = seg.locked;
         Ok(Subscriber {
-            inner: Arc::new(SubInner { seg, slot, watch, return_errors: StdAtomicU64::new(0) }),
+            inner: Arc::new(SubInner {
+                seg,
+                slot,
+                watch,
+                return_errors: StdAtomicU64::new(0),
+            }),
             last_seq: 0,
-            stats: SubscriberStats { locked, ..SubscriberStats::default() },
+            stats: SubscriberStats {
+                locked,
+                ..SubscriberStats::default()
+            },
         })
     }
 
@@ -131,13 +141,25 @@ impl Subscriber {
             }
             let ctl = seg.control(i);
             // SYNC: acquire the publisher's release of FREE (it has finished with the slot).
-            if ctl.state.compare_exchange(SLOT_FREE, SLOT_ATTACHING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            if ctl
+                .state
+                .compare_exchange(
+                    SLOT_FREE,
+                    SLOT_ATTACHING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_err()
+            {
                 segment::unlock_byte(&seg.fd, 1 + i as u64);
                 continue;
             }
             ctl.attach_count.fetch_add(1, Ordering::AcqRel);
             ctl.pid.store(std::process::id(), Ordering::Relaxed);
-            ctl.start_ticks.store(segment::process_start_ticks(std::process::id()), Ordering::Relaxed);
+            ctl.start_ticks.store(
+                segment::process_start_ticks(std::process::id()),
+                Ordering::Relaxed,
+            );
             ctl.waiting.store(0, Ordering::Relaxed);
             seg.desc_ring(i).init();
             seg.ret_ring(i).init();
@@ -167,7 +189,11 @@ impl Subscriber {
     /// The slab as mapped in this process: base, length, chunk stride (for GPU registration).
     pub fn slab(&self) -> (*const u8, usize, usize) {
         let (p, len) = self.inner.seg.slab();
-        (p as *const u8, len, self.inner.seg.layout.chunk_stride as usize)
+        (
+            p as *const u8,
+            len,
+            self.inner.seg.layout.chunk_stride as usize,
+        )
     }
 
     /// The channel's wake-up policy.
@@ -178,7 +204,12 @@ impl Subscriber {
     /// Counters.
     pub fn stats(&self) -> SubscriberStats {
         let mut s = self.stats;
-        s.dropped_by_publisher = self.inner.seg.control(self.inner.slot).dropped.load(Ordering::Relaxed);
+        s.dropped_by_publisher = self
+            .inner
+            .seg
+            .control(self.inner.slot)
+            .dropped
+            .load(Ordering::Relaxed);
         s.return_errors = self.inner.return_errors.load(Ordering::Relaxed);
         s
     }
@@ -186,7 +217,12 @@ impl Subscriber {
     fn publisher_gone(&self) -> bool {
         // SYNC: acquire the publisher's pushes before its CLOSED (or its death, reported by the
         // monitor after the kernel released the publisher's lock).
-        self.inner.seg.header().publisher_state.load(Ordering::Acquire) == PUB_CLOSED
+        self.inner
+            .seg
+            .header()
+            .publisher_state
+            .load(Ordering::Acquire)
+            == PUB_CLOSED
             || self.inner.watch.publisher_dead.load(Ordering::Acquire)
     }
 
@@ -231,29 +267,29 @@ impl Subscriber {
                 }
             };
             let d = Descriptor::from_words(&words);
-            let verdict = d.validate(seg.layout.chunk_count, seg.layout.chunk_size).and_then(|()| {
-                if d.seq <= self.last_seq {
-                    Err(DescriptorError::SequenceRegressed)
-                } else {
-                    Ok(())
-                }
-            });
-            match verdict {
-                Ok(()) => {
-                    if self.last_seq != 0 {
-                        self.stats.gaps += d.seq - self.last_seq - 1;
-                    }
-                    self.last_seq = d.seq;
-                    self.stats.received += 1;
-                    return Some(Sample { inner: self.inner.clone(), desc: d });
-                }
-                Err(DescriptorError::SequenceRegressed) => {
-                    // In range but not new: hand the chunk back (the publisher validates it).
-                    self.stats.invalid += 1;
-                    return_chunk(&self.inner, &d);
-                }
-                Err(_) => self.stats.invalid += 1,
+            if d.validate(seg.layout.chunk_count, seg.layout.chunk_size)
+                .is_err()
+            {
+                // Out of range: never dereferenced, never returned (we cannot know its owner).
+                self.stats.invalid += 1;
+                continue;
             }
+            if d.seq > self.last_seq {
+                if self.last_seq != 0 {
+                    self.stats.gaps += d.seq - self.last_seq - 1;
+                }
+            } else {
+                // Duplicate or reordered: only a scribbled ring does this. Counted; the sample is
+                // in bounds, so it is still handed out and the sequence resynchronises on it
+                // instead of poisoning every later sample.
+                self.stats.invalid += 1;
+            }
+            self.last_seq = d.seq;
+            self.stats.received += 1;
+            return Some(Sample {
+                inner: self.inner.clone(),
+                desc: d,
+            });
         }
         None
     }
@@ -263,7 +299,8 @@ impl Subscriber {
     /// # Errors
     /// `Disconnected` as for [`Subscriber::receive`].
     pub fn receive_timeout(&mut self, timeout: Duration) -> Result<Option<Sample>, ReceiveError> {
-        let deadline = crate::now_ns().saturating_add(timeout.as_nanos().min(u64::MAX as u128) as u64);
+        let deadline =
+            crate::now_ns().saturating_add(timeout.as_nanos().min(u64::MAX as u128) as u64);
         loop {
             if let Some(s) = self.receive()? {
                 return Ok(Some(s));
@@ -278,7 +315,15 @@ impl Subscriber {
 }
 
 fn return_chunk(inner: &SubInner, d: &Descriptor) {
-    let words = [d.chunk as u64 | (d.generation as u64) << 32, 0, 0, 0, 0, 0, 0];
+    let words = [
+        d.chunk as u64 | (d.generation as u64) << 32,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
     if inner.seg.ret_ring(inner.slot).push_claim(&words).is_err() {
         inner.return_errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -347,11 +392,19 @@ fn wait_any_until(subs: &[&Subscriber], deadline: u64) -> bool {
                 crate::wakeup::futex_wait(refs[0], expected[0], slice);
             } else if !crate::wakeup::futex_waitv(&refs[..n], &expected[..n], slice) {
                 // Kernel without futex_waitv: sleep on the first word in short slices.
-                crate::wakeup::futex_wait(refs[0], expected[0], slice.min(Duration::from_millis(1)));
+                crate::wakeup::futex_wait(
+                    refs[0],
+                    expected[0],
+                    slice.min(Duration::from_millis(1)),
+                );
             }
         }
         for s in subs.iter().take(n) {
-            s.inner.seg.control(s.inner.slot).waiting.fetch_sub(1, Ordering::SeqCst);
+            s.inner
+                .seg
+                .control(s.inner.slot)
+                .waiting
+                .fetch_sub(1, Ordering::SeqCst);
         }
         if is_ready || ready(subs) {
             return true;
@@ -379,14 +432,21 @@ impl Sample {
         // SAFETY: the descriptor was validated (chunk < chunk_count, len ≤ chunk_size), so the range
         // is inside the mapping, which `inner` keeps alive. The chunk is held by us (the publisher
         // will not reuse it before our return), and bytes are valid for any value.
-        unsafe { core::slice::from_raw_parts(seg.chunk_ptr(self.desc.chunk), self.desc.len as usize) }
+        unsafe {
+            core::slice::from_raw_parts(seg.chunk_ptr(self.desc.chunk), self.desc.len as usize)
+        }
     }
 
     /// The chunk's fixed user header.
     pub fn user_header(&self) -> &[u8] {
         let seg = &self.inner.seg;
         // SAFETY: validated chunk index, header inside the mapping; bytes valid for any value.
-        unsafe { core::slice::from_raw_parts(seg.user_header_ptr(self.desc.chunk), seg.layout.user_header_size as usize) }
+        unsafe {
+            core::slice::from_raw_parts(
+                seg.user_header_ptr(self.desc.chunk),
+                seg.layout.user_header_size as usize,
+            )
+        }
     }
 
     /// The descriptor (sequence number, timestamps, chunk, length, user word).
@@ -426,7 +486,10 @@ impl Sample {
     pub fn read<T: ShmSafe>(&self) -> Result<T, TypeError> {
         let size = core::mem::size_of::<T>();
         if self.desc.len != size as u64 {
-            return Err(TypeError::Size { len: self.desc.len, size: size as u64 });
+            return Err(TypeError::Size {
+                len: self.desc.len,
+                size: size as u64,
+            });
         }
         // SAFETY: `size` bytes are in bounds (len checked); T: ShmSafe is valid for any bit pattern;
         // read_unaligned has no alignment requirement.

@@ -33,7 +33,12 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
 pub(crate) fn futex_wake_all(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it does not dereference user memory.
     unsafe {
-        libc::syscall(libc::SYS_futex, word as *const AtomicU32 as *const u32, libc::FUTEX_WAKE, i32::MAX);
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const AtomicU32 as *const u32,
+            libc::FUTEX_WAKE,
+            i32::MAX,
+        );
     }
 }
 
@@ -55,8 +60,12 @@ pub(crate) const FUTEX_WAITV_MAX: usize = 128;
 pub(crate) fn futex_waitv(words: &[&AtomicU32], expected: &[u32], timeout: Duration) -> bool {
     debug_assert_eq!(words.len(), expected.len());
     let n = words.len().min(FUTEX_WAITV_MAX);
-    let mut v: [FutexWaitv; FUTEX_WAITV_MAX] =
-        core::array::from_fn(|_| FutexWaitv { val: 0, uaddr: 0, flags: 0, reserved: 0 });
+    let mut v: [FutexWaitv; FUTEX_WAITV_MAX] = core::array::from_fn(|_| FutexWaitv {
+        val: 0,
+        uaddr: 0,
+        flags: 0,
+        reserved: 0,
+    });
     for i in 0..n {
         v[i] = FutexWaitv {
             val: expected[i] as u64,

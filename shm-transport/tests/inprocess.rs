@@ -1,5 +1,6 @@
 //! In-process behaviour of channels: delivery, overflow policies, several subscribers, typed
 //! payloads, disconnect, stale segments and refusals.
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -8,11 +9,23 @@ use shm_transport::*;
 
 fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("t{}_{}_{}", std::process::id(), tag, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        tag,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn cfg(chunks: u32, depth: u32, overflow: OverflowPolicy) -> ChannelConfig {
-    ChannelConfig { chunk_size: 256, chunk_count: chunks, ring_depth: depth, overflow, alignment: 64, ..ChannelConfig::default() }
+    ChannelConfig {
+        chunk_size: 256,
+        chunk_count: chunks,
+        ring_depth: depth,
+        overflow,
+        alignment: 64,
+        ..ChannelConfig::default()
+    }
 }
 
 fn send(p: &mut Publisher, v: u8) -> u64 {
@@ -76,8 +89,14 @@ fn keep_last_drops_oldest_with_exact_accounting() {
     for v in 1..=10u8 {
         send(&mut p, v);
     }
-    let got: Vec<u8> = std::iter::from_fn(|| s.receive().unwrap()).map(|x| x.payload()[0]).collect();
-    assert_eq!(got, vec![7, 8, 9, 10], "the newest ring_depth samples survive");
+    let got: Vec<u8> = std::iter::from_fn(|| s.receive().unwrap())
+        .map(|x| x.payload()[0])
+        .collect();
+    assert_eq!(
+        got,
+        vec![7, 8, 9, 10],
+        "the newest ring_depth samples survive"
+    );
     assert_eq!(p.stats().dropped, 6);
     assert_eq!(s.stats().dropped_by_publisher, 6);
     p.maintain();
@@ -135,7 +154,10 @@ fn publisher_drop_drains_then_disconnects_and_unlinks() {
     assert_eq!(s.receive().unwrap().unwrap().payload(), &[1]);
     assert_eq!(s.receive().unwrap().unwrap().payload(), &[2]);
     assert_eq!(s.receive().err(), Some(ReceiveError::Disconnected));
-    assert!(matches!(Subscriber::open(&name), Err(OpenError::NotFound(_))));
+    assert!(matches!(
+        Subscriber::open(&name),
+        Err(OpenError::NotFound(_))
+    ));
 }
 
 #[test]
@@ -151,41 +173,66 @@ fn typed_channel_round_trip_and_type_check() {
     unsafe impl ShmSafe for Imu {}
     let name = unique("typed");
     let mut p = Publisher::create_typed::<Imu>(&name, ChannelConfig::default()).unwrap();
-    assert!(matches!(Subscriber::open_typed::<u64>(&name), Err(OpenError::TypeMismatch { .. })));
+    assert!(matches!(
+        Subscriber::open_typed::<u64>(&name),
+        Err(OpenError::TypeMismatch { .. })
+    ));
     let mut s = Subscriber::open_typed::<Imu>(&name).unwrap();
-    let v = Imu { t: 7, gyro: [1.0, 2.0, 3.0], accel: [0.0, 0.0, 9.81] };
+    let v = Imu {
+        t: 7,
+        gyro: [1.0, 2.0, 3.0],
+        accel: [0.0, 0.0, 9.81],
+    };
     let mut m = p.loan().unwrap();
     m.write(&v);
     m.publish().unwrap();
     assert_eq!(s.receive().unwrap().unwrap().read::<Imu>().unwrap(), v);
     let f = p.footprint();
-    assert!(f.pinned_bytes < 64 * 1024, "a small typed channel does not pin much: {f}");
+    assert!(
+        f.pinned_bytes < 64 * 1024,
+        "a small typed channel does not pin much: {f}"
+    );
 }
 
 #[test]
 fn blocking_receive_wakes_on_publish_and_times_out() {
     let name = unique("wake");
-    let c = ChannelConfig { wakeup: WakeupPolicy::Futex, ..cfg(4, 4, OverflowPolicy::Reject) };
+    let c = ChannelConfig {
+        wakeup: WakeupPolicy::Futex,
+        ..cfg(4, 4, OverflowPolicy::Reject)
+    };
     let mut p = Publisher::create(&name, &c).unwrap();
     let mut s = Subscriber::open(&name).unwrap();
-    assert!(s.receive_timeout(Duration::from_millis(20)).unwrap().is_none());
+    assert!(s
+        .receive_timeout(Duration::from_millis(20))
+        .unwrap()
+        .is_none());
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(30));
         send(&mut p, 9);
         p
     });
-    let got = s.receive_timeout(Duration::from_secs(20)).unwrap().expect("woken by the publish");
+    let got = s
+        .receive_timeout(Duration::from_secs(20))
+        .unwrap()
+        .expect("woken by the publish");
     assert_eq!(got.payload(), &[9]);
     drop(got);
     let p = t.join().unwrap();
     drop(p);
-    assert_eq!(s.receive_timeout(Duration::from_secs(20)).err(), Some(ReceiveError::Disconnected));
+    assert_eq!(
+        s.receive_timeout(Duration::from_secs(20)).err(),
+        Some(ReceiveError::Disconnected)
+    );
 }
 
 #[test]
 fn wait_any_over_two_channels() {
     let (n1, n2) = (unique("any1"), unique("any2"));
-    let c = ChannelConfig { wakeup: WakeupPolicy::Futex, ..cfg(4, 4, OverflowPolicy::Reject) };
+    let c = ChannelConfig {
+        wakeup: WakeupPolicy::Futex,
+        ..cfg(4, 4, OverflowPolicy::Reject)
+    };
     let mut p1 = Publisher::create(&n1, &c).unwrap();
     let mut p2 = Publisher::create(&n2, &c).unwrap();
     let s1 = Subscriber::open(&n1).unwrap();
@@ -204,19 +251,43 @@ fn wait_any_over_two_channels() {
 
 #[test]
 fn refusals_are_clear() {
-    assert!(matches!(Publisher::create("bad/name", &ChannelConfig::default()), Err(CreateError::InvalidName(_))));
-    let bad = ChannelConfig { ring_depth: 3, ..ChannelConfig::default() };
+    assert!(matches!(
+        Publisher::create("bad/name", &ChannelConfig::default()),
+        Err(CreateError::InvalidName(_))
+    ));
+    let bad = ChannelConfig {
+        ring_depth: 3,
+        ..ChannelConfig::default()
+    };
     let e = Publisher::create(&unique("cfg"), &bad).err().unwrap();
     assert!(e.to_string().contains("power of two"), "{e}");
     let name = unique("dup");
     let _p = Publisher::create(&name, &ChannelConfig::default()).unwrap();
-    let e = Publisher::create(&name, &ChannelConfig::default()).err().unwrap();
-    assert!(matches!(e, CreateError::AlreadyExists { pid, .. } if pid == std::process::id() || pid == 0), "{e}");
-    assert!(matches!(Subscriber::open(&unique("none")), Err(OpenError::NotFound(_))));
+    let e = Publisher::create(&name, &ChannelConfig::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(e, CreateError::AlreadyExists { pid, .. } if pid == std::process::id() || pid == 0),
+        "{e}"
+    );
+    assert!(matches!(
+        Subscriber::open(&unique("none")),
+        Err(OpenError::NotFound(_))
+    ));
     let full = unique("full");
-    let _q = Publisher::create(&full, &ChannelConfig { max_subscribers: 1, ..ChannelConfig::default() }).unwrap();
+    let _q = Publisher::create(
+        &full,
+        &ChannelConfig {
+            max_subscribers: 1,
+            ..ChannelConfig::default()
+        },
+    )
+    .unwrap();
     let _s = Subscriber::open(&full).unwrap();
-    assert!(matches!(Subscriber::open(&full), Err(OpenError::NoFreeSlot(_))));
+    assert!(matches!(
+        Subscriber::open(&full),
+        Err(OpenError::NoFreeSlot(_))
+    ));
 }
 
 #[test]
@@ -229,24 +300,44 @@ fn wrong_layout_version_and_garbage_are_refused_and_stale_replaced() {
     bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
     let e = Subscriber::open(&name).err().unwrap();
-    assert!(matches!(&e, OpenError::Incompatible { reason, .. } if reason.contains("99")), "{e}");
+    assert!(
+        matches!(&e, OpenError::Incompatible { reason, .. } if reason.contains("99")),
+        "{e}"
+    );
     // Scribble the geometry: refused, never mapped out of bounds.
     bytes[8..12].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
     bytes[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
-    assert!(matches!(Subscriber::open(&name), Err(OpenError::Incompatible { .. })));
+    assert!(matches!(
+        Subscriber::open(&name),
+        Err(OpenError::Incompatible { .. })
+    ));
     // A stale segment (publisher gone without unlinking) is replaced by a new publisher.
     std::mem::forget(p); // keeps its lock: still "alive"
-    assert!(matches!(Publisher::create(&name, &ChannelConfig::default()), Err(CreateError::AlreadyExists { .. })));
+    assert!(matches!(
+        Publisher::create(&name, &ChannelConfig::default()),
+        Err(CreateError::AlreadyExists { .. })
+    ));
 }
 
 #[test]
 fn footprint_reports_pinned_memory_and_waste() {
-    let c = ChannelConfig { chunk_size: 300, chunk_count: 64, alignment: 64, ..ChannelConfig::default() };
+    let c = ChannelConfig {
+        chunk_size: 300,
+        chunk_count: 64,
+        alignment: 64,
+        ..ChannelConfig::default()
+    };
     let f = c.footprint().unwrap();
     assert_eq!(f.payload_bytes, 300 * 64);
     assert!(f.pinned_bytes >= f.payload_bytes && f.waste_bytes == f.pinned_bytes - f.payload_bytes);
-    let page = ChannelConfig { alignment: 4096, ..c };
-    assert!(page.footprint().unwrap().pinned_bytes > f.pinned_bytes, "page alignment pins more for small samples");
+    let page = ChannelConfig {
+        alignment: 4096,
+        ..c
+    };
+    assert!(
+        page.footprint().unwrap().pinned_bytes > f.pinned_bytes,
+        "page alignment pins more for small samples"
+    );
     assert!(f.to_string().contains("pinned"));
 }

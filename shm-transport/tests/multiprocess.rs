@@ -1,19 +1,25 @@
 //! Real processes over real shared memory: streaming with checksums, drop accounting, SIGKILL of
 //! either side, and a hostile process scribbling over the segment. The peers are the `shm-peer`
 //! binary of this crate (`src/bin/shm-peer.rs`).
+#![cfg(not(loom))]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use shm_transport::{ChannelConfig, OverflowPolicy, ReceiveError, Subscriber, Publisher};
+use shm_transport::{ChannelConfig, OverflowPolicy, Publisher, ReceiveError, Subscriber};
 
 const PEER: &str = env!("CARGO_BIN_EXE_shm-peer");
 
 fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("mp{}_{}_{}", std::process::id(), tag, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "mp{}_{}_{}",
+        std::process::id(),
+        tag,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn seg_path(name: &str) -> String {
@@ -86,7 +92,10 @@ fn field(line: &str, key: &str) -> u64 {
     let mut it = line.split_whitespace();
     while let Some(w) = it.next() {
         if w == key {
-            return it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad {key} in {line}"));
+            return it
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("bad {key} in {line}"));
         }
     }
     panic!("no {key} in {line:?}");
@@ -95,16 +104,41 @@ fn field(line: &str, key: &str) -> u64 {
 fn stream(count: u64, size: usize, chunks: &str, depth: &str) {
     let name = unique("stream");
     let sub = Peer::spawn(&["sub", &name, &count.to_string()], false);
-    let publ = Peer::spawn(&["pub", &name, &count.to_string(), &size.to_string(), "reject", "1", chunks, depth], false);
+    let publ = Peer::spawn(
+        &[
+            "pub",
+            &name,
+            &count.to_string(),
+            &size.to_string(),
+            "reject",
+            "1",
+            chunks,
+            depth,
+        ],
+        false,
+    );
     let (pst, pout) = publ.wait(Duration::from_secs(600));
     let (sst, sout) = sub.wait(Duration::from_secs(600));
-    assert!(pst.success() && sst.success(), "pub {pst:?} {pout} / sub {sst:?} {sout}");
-    let summary = sout.lines().find(|l| l.starts_with("received")).expect("summary");
+    assert!(
+        pst.success() && sst.success(),
+        "pub {pst:?} {pout} / sub {sst:?} {sout}"
+    );
+    let summary = sout
+        .lines()
+        .find(|l| l.starts_with("received"))
+        .expect("summary");
     assert_eq!(field(summary, "received"), count, "{summary}");
-    assert_eq!(field(summary, "bad"), 0, "checksum, order or duplicate failures: {summary}");
+    assert_eq!(
+        field(summary, "bad"),
+        0,
+        "checksum, order or duplicate failures: {summary}"
+    );
     assert_eq!(field(summary, "last"), count, "{summary}");
     assert_eq!(field(summary, "gaps"), 0, "{summary}");
-    assert!(!std::path::Path::new(&seg_path(&name)).exists(), "segment leaked");
+    assert!(
+        !std::path::Path::new(&seg_path(&name)).exists(),
+        "segment leaked"
+    );
 }
 
 #[test]
@@ -123,25 +157,61 @@ fn keep_last_drop_accounting_is_exact_across_processes() {
     let n = 20_000u64;
     // A slow subscriber (sleeps 20 µs per sample) behind a ring of 8: many drops.
     let sub = Peer::spawn(&["sub", &name, &n.to_string(), "0", "20"], false);
-    let publ = Peer::spawn(&["pub", &name, &n.to_string(), "64", "keep-last", "1", "32", "8"], false);
+    let publ = Peer::spawn(
+        &[
+            "pub",
+            &name,
+            &n.to_string(),
+            "64",
+            "keep-last",
+            "1",
+            "32",
+            "8",
+        ],
+        false,
+    );
     let (pst, pout) = publ.wait(Duration::from_secs(300));
     let (sst, sout) = sub.wait(Duration::from_secs(300));
     assert!(pst.success() && sst.success(), "{pout} / {sout}");
-    let p = pout.lines().find(|l| l.starts_with("published")).expect("pub summary");
-    let s = sout.lines().find(|l| l.starts_with("received")).expect("sub summary");
+    let p = pout
+        .lines()
+        .find(|l| l.starts_with("published"))
+        .expect("pub summary");
+    let s = sout
+        .lines()
+        .find(|l| l.starts_with("received"))
+        .expect("sub summary");
     let (received, last, dropped) = (field(s, "received"), field(s, "last"), field(s, "dropped"));
     assert_eq!(field(s, "bad"), 0, "{s}");
     assert_eq!(last, n, "keep-last always keeps the newest sample: {s}");
-    assert_eq!(received + dropped, n, "every sample was either received or counted as dropped: {s}");
-    assert_eq!(field(p, "dropped"), dropped, "both sides count the same drops: {p} / {s}");
-    assert_eq!(field(s, "gaps"), dropped - (field(s, "last") - received - field(s, "gaps")), "{s}");
+    assert_eq!(
+        received + dropped,
+        n,
+        "every sample was either received or counted as dropped: {s}"
+    );
+    assert_eq!(
+        field(p, "dropped"),
+        dropped,
+        "both sides count the same drops: {p} / {s}"
+    );
+    assert_eq!(
+        field(s, "gaps"),
+        dropped - (field(s, "last") - received - field(s, "gaps")),
+        "{s}"
+    );
     assert!(dropped > 0, "the test must actually exercise drops: {s}");
 }
 
 #[test]
 fn sigkill_subscriber_all_its_chunks_come_back() {
     let name = unique("killsub");
-    let cfg = ChannelConfig { chunk_size: 4096, chunk_count: 16, ring_depth: 8, overflow: OverflowPolicy::KeepLast, ..ChannelConfig::default() };
+    let cfg = ChannelConfig {
+        chunk_size: 4096,
+        chunk_count: 16,
+        ring_depth: 8,
+        overflow: OverflowPolicy::KeepLast,
+        ..ChannelConfig::default()
+    };
     let mut p = Publisher::create(&name, &cfg).unwrap();
     let mut sub = Peer::spawn(&["sub", &name, "1000000", "6"], false);
     assert_eq!(sub.line(), "attached");
@@ -160,7 +230,10 @@ fn sigkill_subscriber_all_its_chunks_come_back() {
     while !waiter.is_finished() {
         publish_one(&mut p);
         std::thread::sleep(Duration::from_micros(200));
-        assert!(start.elapsed() < Duration::from_secs(60), "subscriber never held its samples");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "subscriber never held its samples"
+        );
     }
     let mut sub = waiter.join().unwrap();
     for _ in 0..8 {
@@ -168,15 +241,25 @@ fn sigkill_subscriber_all_its_chunks_come_back() {
     }
     p.maintain();
     let held = 16 - p.stats().free_chunks;
-    assert!(held >= 6, "the subscriber holds chunks before it dies (held {held})");
+    assert!(
+        held >= 6,
+        "the subscriber holds chunks before it dies (held {held})"
+    );
     sub.sigkill();
     let killed = Instant::now();
     while p.stats().free_chunks < 16 {
         p.maintain();
         std::thread::sleep(Duration::from_micros(100));
-        assert!(killed.elapsed() < Duration::from_secs(30), "chunks never came back: {:?}", p.stats());
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "chunks never came back: {:?}",
+            p.stats()
+        );
     }
-    eprintln!("reclaimed {held} chunks {:?} after SIGKILL (liveness period 1 ms)", killed.elapsed());
+    eprintln!(
+        "reclaimed {held} chunks {:?} after SIGKILL (liveness period 1 ms)",
+        killed.elapsed()
+    );
     let st = p.stats();
     assert_eq!(st.dead_subscribers, 1);
     assert!(st.reclaimed >= held as u64, "{st:?}");
@@ -187,7 +270,10 @@ fn sigkill_subscriber_all_its_chunks_come_back() {
     assert!(s2.receive().unwrap().is_some());
     drop(s2);
     drop(p);
-    assert!(!std::path::Path::new(&seg_path(&name)).exists(), "segment leaked");
+    assert!(
+        !std::path::Path::new(&seg_path(&name)).exists(),
+        "segment leaked"
+    );
 }
 
 #[test]
@@ -195,14 +281,12 @@ fn sigkill_publisher_subscriber_reads_everything_then_disconnects() {
     let name = unique("killpub");
     // The publisher streams 1,000,000 samples through a ring of 64 with reject: it is blocked
     // mid-stream whenever we stop reading.
-    let mut publ = Peer::spawn(&["pub", &name, "1000000", "64", "reject", "1", "128", "64"], true);
+    let mut publ = Peer::spawn(
+        &["pub", &name, "1000000", "64", "reject", "1", "128", "64"],
+        true,
+    );
     assert_eq!(publ.line(), "created");
-    let mut sub = loop {
-        match Subscriber::open(&name) {
-            Ok(s) => break s,
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let mut sub = Subscriber::open(&name).unwrap();
     let mut last = 0;
     let mut got = 0u64;
     while got < 5_000 {
@@ -231,17 +315,26 @@ fn sigkill_publisher_subscriber_reads_everything_then_disconnects() {
         }
     }
     assert!(disconnected, "the subscriber must see the disconnect");
-    assert!(got > 5_000, "samples queued at the kill were still delivered ({got})");
+    assert!(
+        got > 5_000,
+        "samples queued at the kill were still delivered ({got})"
+    );
     assert_eq!(sub.stats().gaps, 0);
     drop(sub);
-    assert!(!std::path::Path::new(&seg_path(&name)).exists(), "the crashed publisher's segment must be removed");
+    assert!(
+        !std::path::Path::new(&seg_path(&name)).exists(),
+        "the crashed publisher's segment must be removed"
+    );
 }
 
 #[test]
 fn hostile_scribbler_causes_counted_errors_never_a_crash() {
     let name = unique("scribble");
     let sub = Peer::spawn(&["sub", &name, "300000"], false);
-    let publ = Peer::spawn(&["pub", &name, "300000", "256", "keep-last", "1", "32", "16"], false);
+    let publ = Peer::spawn(
+        &["pub", &name, "300000", "256", "keep-last", "1", "32", "16"],
+        false,
+    );
     std::thread::sleep(Duration::from_millis(100));
     let scr = Peer::spawn(&["scribble", &name, "700", "12345"], false);
     let (xst, xout) = scr.wait(Duration::from_secs(60));
@@ -250,12 +343,30 @@ fn hostile_scribbler_causes_counted_errors_never_a_crash() {
     let (sst, sout) = sub.wait(Duration::from_secs(300));
     use std::os::unix::process::ExitStatusExt;
     // Neither side died of a signal (a segfault or abort would show here); they may report bad data.
-    assert!(pst.signal().is_none() && sst.signal().is_none(), "pub {pst:?} / sub {sst:?}");
+    assert!(
+        pst.signal().is_none() && sst.signal().is_none(),
+        "pub {pst:?} / sub {sst:?}"
+    );
     assert!(pst.code().is_some() && sst.code().is_some());
-    let s = sout.lines().find(|l| l.starts_with("received")).unwrap_or_else(|| panic!("sub summary missing: {sout}"));
-    let p = pout.lines().find(|l| l.starts_with("published") || l.starts_with("starved")).unwrap_or("");
-    let detected = field(s, "bad") + field(s, "invalid") + if p.starts_with("published") { field(p, "errors") } else { 1 };
-    assert!(detected > 0, "the scribbling was detected and counted: {p} / {s}");
+    let s = sout
+        .lines()
+        .find(|l| l.starts_with("received"))
+        .unwrap_or_else(|| panic!("sub summary missing: {sout}"));
+    let p = pout
+        .lines()
+        .find(|l| l.starts_with("published") || l.starts_with("starved"))
+        .unwrap_or("");
+    let detected = field(s, "bad")
+        + field(s, "invalid")
+        + if p.starts_with("published") {
+            field(p, "errors")
+        } else {
+            1
+        };
+    assert!(
+        detected > 0,
+        "the scribbling was detected and counted: {p} / {s}"
+    );
     eprintln!("after scribbling: {p} / {s}");
     let _ = shm_transport::admin::clean_stale_matching(|c| c == name);
     assert!(!std::path::Path::new(&seg_path(&name)).exists());
