@@ -6,8 +6,11 @@ use rtfuse_trace::{Record, TraceReader, FLAG_GAP_BEFORE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// How a stage's latency is read from a record.
+pub type StageFn = fn(&Record) -> Option<u64>;
+
 /// Stages measured, in pipeline order: name and how to get it from a record.
-pub const STAGES: [(&str, fn(&Record) -> Option<u64>); 4] = [
+pub const STAGES: [(&str, StageFn); 4] = [
     ("dma_to_dequeue", Record::dma_to_dequeue_ns),
     ("dma_to_enqueue", |r| stage(r.t_dma_ns, r.t_enqueue_ns)),
     ("enqueue_to_dequeue", |r| {

@@ -120,12 +120,18 @@ fn run(cli: Cli) -> Result<u8> {
             let r = wcet::rta::analyze_set(&tasks, spec.horizon)?;
             println!("{}", serde_json::to_string_pretty(&r)?);
             if !r.schedulable {
-                for t in r
-                    .tasks
-                    .iter()
-                    .filter(|t| t.status != wcet::rta::TaskStatus::Schedulable)
-                {
-                    eprintln!("wcet: UNSCHEDULABLE: task `{}`: {:?}", t.name, t.status);
+                for t in &r.tasks {
+                    match (&t.status, t.response_ns) {
+                        (wcet::rta::TaskStatus::Schedulable, _) => {}
+                        (wcet::rta::TaskStatus::DeadlineMiss, Some(resp)) => eprintln!(
+                            "wcet: DEADLINE MISS: task `{}`: R = {resp} > D = {}",
+                            t.name, t.deadline_ns
+                        ),
+                        (status, _) => eprintln!(
+                            "wcet: UNSCHEDULABLE (no bound exists): task `{}`: {status:?}",
+                            t.name
+                        ),
+                    }
                 }
                 return Ok(2);
             }
