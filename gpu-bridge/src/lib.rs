@@ -65,4 +65,4 @@ pub use error::{BridgeError, ProfileError};
 pub use host::HostBackend;
 pub use hostmem::PageBuffer;
 pub use model::{Capabilities, Estimate, LinkCost, Path, Profile, Provenance};
-pub use policy::{Choice, Policy, Source, StreamConfig};
+pub use policy::{Choice, ChoiceSummary, Policy, Source, StreamConfig};

@@ -57,10 +57,42 @@ pub struct Choice {
     pub profile_label: String,
 }
 
+/// What the WCET report records about a stream's path choice.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChoiceSummary {
+    /// Stream name.
+    pub stream: String,
+    /// Chosen path.
+    pub path: Path,
+    /// ΔL added to the stream's latency chain, ns.
+    pub delta_l_ns: u64,
+    /// Whether every term of ΔL was measured.
+    pub provenance: Provenance,
+    /// True when the configuration forced the path.
+    pub forced: bool,
+    /// One-time slab registration cost, ns (not part of the per-frame chain).
+    pub registration_once_ns: Option<f64>,
+    /// The explanation line.
+    pub explanation: String,
+}
+
 impl Choice {
     /// The chosen path.
     pub fn path(&self) -> Path {
         self.estimate.path
+    }
+
+    /// The record for the WCET report.
+    pub fn summary(&self) -> ChoiceSummary {
+        ChoiceSummary {
+            stream: self.stream.clone(),
+            path: self.path(),
+            delta_l_ns: self.delta_l_ns(),
+            provenance: self.estimate.provenance,
+            forced: self.forced,
+            registration_once_ns: self.registration_once_ns,
+            explanation: self.explain(),
+        }
     }
 
     /// The chosen path's ΔL in whole ns (rounded up): what the WCET chain adds.

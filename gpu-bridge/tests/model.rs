@@ -68,6 +68,14 @@ fn default_policy_flips_from_zero_copy_to_dma_at_the_crossover() {
     assert!(line.contains("peer-dma") && line.contains("µs") && line.contains("modeled"));
     assert!(line.contains("slab registration"), "{line}");
     assert_eq!(above.delta_l_ns(), above.estimate.total_ns().ceil() as u64);
+    let sum = above.summary();
+    assert_eq!(
+        (sum.path, sum.delta_l_ns),
+        (Path::PeerDma, above.delta_l_ns())
+    );
+    let json = serde_json::to_value(&sum).unwrap();
+    assert_eq!(json["path"], "peer-dma");
+    assert_eq!(json["provenance"], "modeled");
 }
 
 #[test]
