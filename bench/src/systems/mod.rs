@@ -1,0 +1,5 @@
+//! The systems under test, each an [`Endpoint`](crate::peer::Endpoint) implementation.
+
+pub mod floor;
+pub mod ice;
+pub mod uds;
