@@ -7,6 +7,19 @@ use plotters::prelude::*;
 const W: u32 = 720;
 
 type DrawErr = DrawingAreaErrorKind<std::io::Error>;
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// Runs `draw` on a `W` × `h` SVG canvas and returns the SVG text. A drawing error leaves the
+/// plot incomplete; the report still has every number in its tables.
+fn svg(h: u32, draw: impl FnOnce(&Area<'_>) -> Result<(), DrawErr>) -> String {
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, (W, h)).into_drawing_area();
+        let _ = draw(&root);
+        let _ = root.present();
+    }
+    s
+}
 const TERM_COLOURS: [RGBColor; 5] = [
     RGBColor(78, 121, 167),
     RGBColor(242, 142, 43),
@@ -21,20 +34,12 @@ fn us(ns: f64) -> f64 {
 
 /// Horizontal stacked bars of the five terms, one bar per stream (µs).
 pub fn stacked_terms(bounds: &[&StreamBound]) -> String {
-    let mut s = String::new();
-    let h = 90 + 40 * bounds.len() as u32;
-    {
-        let root = SVGBackend::with_string(&mut s, (W, h)).into_drawing_area();
-        let _ = draw_terms(&root, bounds);
-        let _ = root.present();
-    }
-    s
+    svg(90 + 40 * bounds.len() as u32, |root| {
+        draw_terms(root, bounds)
+    })
 }
 
-fn draw_terms(
-    root: &DrawingArea<SVGBackend, plotters::coord::Shift>,
-    bounds: &[&StreamBound],
-) -> Result<(), DrawErr> {
+fn draw_terms(root: &Area<'_>, bounds: &[&StreamBound]) -> Result<(), DrawErr> {
     root.fill(&WHITE)?;
     let xmax = bounds
         .iter()
@@ -95,17 +100,11 @@ fn draw_terms(
 
 /// Latency histogram with a logarithmic count axis and the bound as a vertical line.
 pub fn histogram(title: &str, buckets: &[Bucket], bound_ns: Option<u64>) -> String {
-    let mut s = String::new();
-    {
-        let root = SVGBackend::with_string(&mut s, (W, 300)).into_drawing_area();
-        let _ = draw_histogram(&root, title, buckets, bound_ns);
-        let _ = root.present();
-    }
-    s
+    svg(300, |root| draw_histogram(root, title, buckets, bound_ns))
 }
 
 fn draw_histogram(
-    root: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    root: &Area<'_>,
     title: &str,
     buckets: &[Bucket],
     bound_ns: Option<u64>,
@@ -166,17 +165,13 @@ pub fn exceedance(
     model: &[(f64, f64)],
     bound_ns: Option<u64>,
 ) -> String {
-    let mut s = String::new();
-    {
-        let root = SVGBackend::with_string(&mut s, (W, 300)).into_drawing_area();
-        let _ = draw_exceedance(&root, title, sorted, model, bound_ns);
-        let _ = root.present();
-    }
-    s
+    svg(300, |root| {
+        draw_exceedance(root, title, sorted, model, bound_ns)
+    })
 }
 
 fn draw_exceedance(
-    root: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    root: &Area<'_>,
     title: &str,
     sorted: &[u64],
     model: &[(f64, f64)],

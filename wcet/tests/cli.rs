@@ -26,70 +26,75 @@ fn write(dir: &Path, name: &str, body: impl AsRef<[u8]>) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// Runs `wcet rta` on a task-set file with `body`: exit code, stdout, stderr.
+fn rta(dir: &Path, name: &str, body: &str) -> (Option<i32>, String, String) {
+    let o = wcet(&["rta", &write(dir, name, body)]);
+    let (out, err) = text(&o);
+    (o.status.code(), out, err)
+}
+
 #[test]
 fn rta_toml_and_json_and_bad_sets() {
     let d = tempfile::tempdir().unwrap();
+    let d = d.path();
     // Lehoczky 1990, example 3 (see tests/rta_oracle.rs for the hand iteration); arbitrary
     // deadline D = 120 > T, as in the paper's setting.
-    let ok = write(d.path(), "ok.toml", "[[tasks]]\nname = \"hi\"\nC = 26\nT = 70\npriority = 2\n\n[[tasks]]\nname = \"lo\"\nC = 62\nT = 100\nD = 120\npriority = 1\n");
-    let o = wcet(&["rta", &ok]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
+    let lehoczky = "[[tasks]]\nname = \"hi\"\nC = 26\nT = 70\npriority = 2\n\n\
+                    [[tasks]]\nname = \"lo\"\nC = 62\nT = 100\nD = 120\npriority = 1\n";
+    let (code, out, err) = rta(d, "ok.toml", lehoczky);
+    assert_eq!(code, Some(0), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["tasks"][1]["response_ns"], 118);
     assert_eq!(v["tasks"][1]["busy_window"]["worst_q"], 4);
+
     // With D = T = 100 the same set misses its deadline: a sound R, flagged, exit status 2.
-    let miss = write(
-        d.path(),
-        "miss.toml",
-        "[[tasks]]\nC = 26\nT = 70\npriority = 2\n[[tasks]]\nC = 62\nT = 100\npriority = 1\n",
-    );
-    let o = wcet(&["rta", &miss]);
-    assert_eq!(o.status.code(), Some(2));
+    let (code, _, err) = rta(d, "miss.toml", &lehoczky.replace("D = 120\n", ""));
+    assert_eq!(code, Some(2));
     assert!(
-        text(&o)
-            .1
-            .contains("DEADLINE MISS: task `task1`: R = 118 > D = 100"),
-        "{}",
-        text(&o).1
+        err.contains("DEADLINE MISS: task `lo`: R = 118 > D = 100"),
+        "{err}"
     );
 
-    let json = write(
-        d.path(),
+    let (code, out, _) = rta(
+        d,
         "j.json",
         r#"{"tasks":[{"c":1,"t":4,"j":1,"priority":3,"b":1,"d":3}]}"#,
     );
-    let o = wcet(&["rta", &json]);
-    assert!(o.status.success());
-    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["tasks"][0]["response_ns"], 3); // J 1 + B 1 + C 1
 
-    let c_gt_t = write(d.path(), "bad.toml", "[[tasks]]\nC = 80\nT = 70\n");
-    let o = wcet(&["rta", &c_gt_t]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("C = 80 > T = 70"), "{}", text(&o).1);
+    let bad = [
+        ("bad.toml", "[[tasks]]\nC = 80\nT = 70\n", "C = 80 > T = 70"),
+        (
+            "neg.json",
+            r#"{"tasks":[{"c":5,"t":70,"j":-3}]}"#,
+            "J = -3 is negative",
+        ),
+        (
+            "typo.toml",
+            "[[tasks]]\nC = 8\nT = 70\nprio = 1\n",
+            "line 4",
+        ),
+        (
+            "zero.toml",
+            "[[tasks]]\nC = 0\nT = 0\n",
+            "period T must be > 0",
+        ),
+        ("empty.json", r#"{"tasks":[]}"#, "empty"),
+    ];
+    for (name, body, msg) in bad {
+        let (code, out, err) = rta(d, name, body);
+        assert_eq!(code, Some(1), "{name}");
+        assert!(err.contains(msg) && out.is_empty(), "{name}: {err}");
+    }
 
-    let neg = write(d.path(), "neg.json", r#"{"tasks":[{"c":5,"t":70,"j":-3}]}"#);
-    let o = wcet(&["rta", &neg]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("J = -3 is negative"), "{}", text(&o).1);
-
-    let typo = write(
-        d.path(),
-        "typo.toml",
-        "[[tasks]]\nC = 8\nT = 70\nprio = 1\n",
-    );
-    let o = wcet(&["rta", &typo]);
-    assert!(text(&o).1.contains("line 4"), "{}", text(&o).1);
-
-    let over = write(
-        d.path(),
+    let (code, out, err) = rta(
+        d,
         "over.toml",
         "[[tasks]]\nC = 6\nT = 10\npriority = 2\n[[tasks]]\nC = 5\nT = 10\npriority = 1\n",
     );
-    let o = wcet(&["rta", &over]);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(code, Some(2));
     assert!(
         err.contains("UNSCHEDULABLE (no bound exists): task `task1`"),
         "{err}"
@@ -129,18 +134,11 @@ fn evt_fits_and_refuses_too_few() {
 #[test]
 fn bound_and_report_end_to_end() {
     let d = tempfile::tempdir().unwrap();
+    let d = d.path();
     let mut input = common::input();
-    let cal = write(
-        d.path(),
-        "cal.json",
-        serde_json::to_string(&input.host).unwrap(),
-    );
+    let cal = write(d, "cal.json", serde_json::to_string(&input.host).unwrap());
     input.host = Default::default(); // the calibration comes from --calibration
-    let inp = write(
-        d.path(),
-        "input.json",
-        serde_json::to_string(&input).unwrap(),
-    );
+    let inp = write(d, "input.json", serde_json::to_string(&input).unwrap());
     let o = wcet(&["bound", &inp, "--calibration", &cal]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
@@ -149,122 +147,69 @@ fn bound_and_report_end_to_end() {
     let o = wcet(&["bound", &inp]);
     assert!(text(&o).1.contains("calibration lacks"), "{}", text(&o).1);
 
-    let good = write(
-        d.path(),
+    // `wcet report` on one trace: exit code, stderr and the Markdown report.
+    let out_dir = d.join("out");
+    let report = |name: &str, trace: Vec<u8>| {
+        let t = write(d, name, trace);
+        let od = out_dir.to_string_lossy().into_owned();
+        let o = wcet(&[
+            "report",
+            "--input",
+            &inp,
+            "--calibration",
+            &cal,
+            "--trace",
+            &t,
+            "--out",
+            &od,
+        ]);
+        let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap_or_default();
+        (o.status.code(), text(&o).1, md)
+    };
+    let none = |_: u16, _: u64| 0;
+
+    let (code, err, md) = report(
         "good.trace",
-        common::trace([3000, 300, 100], &|_, _| 0, &[], true),
+        common::trace([3000, 300, 100], &none, &[], true),
     );
-    let out_dir = d.path().join("out");
-    let od = out_dir.to_string_lossy().into_owned();
-    let o = wcet(&[
-        "report",
-        "--input",
-        &inp,
-        "--calibration",
-        &cal,
-        "--trace",
-        &good,
-        "--out",
-        &od,
-    ]);
-    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(code, Some(0), "{err}");
     for f in ["report.html", "report.md", "report.json"] {
         assert!(out_dir.join(f).exists(), "{f}");
     }
-    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(
         md.contains("ALL BOUNDS HOLD") && md.contains("Certified"),
         "{md}"
     );
 
     // Gaps: not certified, said why.
-    let gaps = write(
-        d.path(),
+    let (code, err, md) = report(
         "gaps.trace",
-        common::trace([3000, 300, 100], &|_, _| 0, &[50, 51], true),
+        common::trace([3000, 300, 100], &none, &[50, 51], true),
     );
-    let o = wcet(&[
-        "report",
-        "--input",
-        &inp,
-        "--calibration",
-        &cal,
-        "--trace",
-        &gaps,
-        "--out",
-        &od,
-    ]);
-    assert_eq!(o.status.code(), Some(4));
-    assert!(text(&o).1.contains("sequence gaps"), "{}", text(&o).1);
-    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert_eq!(code, Some(4));
+    assert!(err.contains("sequence gaps"), "{err}");
     assert!(md.contains("NOT CERTIFIED") && md.contains("sequence gaps"));
 
     // Cut short: not certified either.
-    let cut = write(
-        d.path(),
-        "cut.trace",
-        common::trace([100, 10, 10], &|_, _| 0, &[], false),
-    );
-    let o = wcet(&[
-        "report",
-        "--input",
-        &inp,
-        "--calibration",
-        &cal,
-        "--trace",
-        &cut,
-        "--out",
-        &od,
-    ]);
-    assert!(text(&o).1.contains("incomplete"), "{}", text(&o).1);
+    let (_, err, _) = report("cut.trace", common::trace([100, 10, 10], &none, &[], false));
+    assert!(err.contains("incomplete"), "{err}");
 
     // A violation: loud, with the sample that broke the bound.
-    let bad = write(
-        d.path(),
+    let spike = |s: u16, q: u64| if s == 0 && q == 77 { 900_000 } else { 0 };
+    let (code, err, md) = report(
         "bad.trace",
-        common::trace(
-            [3000, 300, 100],
-            &|s, q| if s == 0 && q == 77 { 900_000 } else { 0 },
-            &[],
-            true,
-        ),
+        common::trace([3000, 300, 100], &spike, &[], true),
     );
-    let o = wcet(&[
-        "report",
-        "--input",
-        &inp,
-        "--calibration",
-        &cal,
-        "--trace",
-        &bad,
-        "--out",
-        &od,
-    ]);
-    assert_eq!(o.status.code(), Some(3));
-    assert!(
-        text(&o).1.contains("VIOLATION: stream `imu`"),
-        "{}",
-        text(&o).1
-    );
-    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert_eq!(code, Some(3));
+    assert!(err.contains("VIOLATION: stream `imu`"), "{err}");
     assert!(
         md.contains("VIOLATED (1 samples)") && md.contains("| imu | 77 |"),
         "{md}"
     );
 
-    let junk = write(d.path(), "junk.trace", "not a trace at all");
-    let o = wcet(&[
-        "report",
-        "--input",
-        &inp,
-        "--calibration",
-        &cal,
-        "--trace",
-        &junk,
-        "--out",
-        &od,
-    ]);
-    assert!(text(&o).1.contains("bad magic"), "{}", text(&o).1);
+    let (code, err, _) = report("junk.trace", b"not a trace at all".to_vec());
+    assert_eq!(code, Some(1));
+    assert!(err.contains("bad magic"), "{err}");
 }
 
 #[test]

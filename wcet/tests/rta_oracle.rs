@@ -25,26 +25,32 @@ fn task(i: usize, c: u64, t: u64, j: u64, b: u64, prio: i32) -> Task {
 }
 
 /// Tasks listed highest priority first, each (C, T, J, B).
-fn ours(params: &[(u64, u64, u64, u64)]) -> Vec<Option<u64>> {
+fn analyse(params: &[(u64, u64, u64, u64)]) -> wcet::rta::SetResult {
     let n = params.len() as i32;
     let tasks: Vec<Task> = params
         .iter()
         .enumerate()
         .map(|(i, &(c, t, j, b))| task(i, c, t, j, b, n - i as i32))
         .collect();
-    let r = analyze_set(&tasks, Some(10_000_000)).unwrap();
-    r.tasks.iter().map(|t| t.response_ns).collect()
+    analyze_set(&tasks, Some(10_000_000)).unwrap()
 }
 
-fn ours_from_release(params: &[(u64, u64, u64, u64)]) -> Vec<Option<u64>> {
-    let n = params.len() as i32;
-    let tasks: Vec<Task> = params
+/// Response times from the nominal arrival.
+fn ours(params: &[(u64, u64, u64, u64)]) -> Vec<Option<u64>> {
+    analyse(params)
+        .tasks
         .iter()
-        .enumerate()
-        .map(|(i, &(c, t, j, b))| task(i, c, t, j, b, n - i as i32))
-        .collect();
-    let r = analyze_set(&tasks, Some(10_000_000)).unwrap();
-    r.tasks.iter().map(|t| t.response_from_release_ns).collect()
+        .map(|t| t.response_ns)
+        .collect()
+}
+
+/// Response times from the release.
+fn ours_from_release(params: &[(u64, u64, u64, u64)]) -> Vec<Option<u64>> {
+    analyse(params)
+        .tasks
+        .iter()
+        .map(|t| t.response_from_release_ns)
+        .collect()
 }
 
 /// The crate's analysis (floating non-preemptive FP = preemptive FP plus a blocking term), from
