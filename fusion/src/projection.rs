@@ -336,12 +336,17 @@ impl Projector {
     /// or (raw model) beyond the valid distortion radius. The result may lie outside the image.
     #[inline]
     pub fn project(&self, p: [f64; 3]) -> Option<Projected> {
+        self.project_or_cull(p).ok()
+    }
+
+    #[inline]
+    fn project_or_cull(&self, p: [f64; 3]) -> Result<Projected, Cull> {
         let m = &self.m;
         let x = m[0] * p[0] + m[1] * p[1] + m[2] * p[2] + m[3];
         let y = m[4] * p[0] + m[5] * p[1] + m[6] * p[2] + m[7];
         let z = m[8] * p[0] + m[9] * p[1] + m[10] * p[2] + m[11];
         if z.is_nan() || z <= self.min_depth {
-            return None;
+            return Err(Cull::Behind);
         }
         match self.model {
             ImageModel::Raw => {
@@ -349,7 +354,7 @@ impl Projector {
                 let (xp, yp) = (x * iz, y * iz);
                 let r2 = xp * xp + yp * yp;
                 if r2.is_nan() || r2 > self.r2_max {
-                    return None;
+                    return Err(Cull::Outside);
                 }
                 let [k1, k2, t1, t2, k3] = self.info.d;
                 let radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3));
@@ -357,7 +362,7 @@ impl Projector {
                 let xd = xp * radial + 2.0 * t1 * xy + t2 * (r2 + 2.0 * xp * xp);
                 let yd = yp * radial + t1 * (r2 + 2.0 * yp * yp) + 2.0 * t2 * xy;
                 let k = &self.info.k;
-                Some(Projected {
+                Ok(Projected {
                     u: k[0] * xd + k[1] * yd + k[2],
                     v: k[4] * yd + k[5],
                     z,
@@ -369,9 +374,9 @@ impl Projector {
                 let v = p[4] * x + p[5] * y + p[6] * z + p[7];
                 let w = p[8] * x + p[9] * y + p[10] * z + p[11];
                 if w.is_nan() || w <= 0.0 {
-                    return None;
+                    return Err(Cull::Behind);
                 }
-                Some(Projected {
+                Ok(Projected {
                     u: u / w,
                     v: v / w,
                     z,
@@ -531,7 +536,7 @@ impl Projector {
         if !p.iter().all(|c| c.is_finite()) {
             return Err(Cull::Invalid);
         }
-        let q = self.project(p.map(f64::from)).ok_or(Cull::Behind)?;
+        let q = self.project_or_cull(p.map(f64::from))?;
         let px = self.pixel_of(&q).ok_or(Cull::Outside)?;
         Ok((px, q.z as f32))
     }
