@@ -49,7 +49,17 @@ pub struct DriverStats {
     pub overruns: u64,
     /// Largest "DMA" (fill) time seen, ns.
     pub max_fill_ns: u64,
+    /// Heap allocations on the driver thread after warm-up ([`STEADY_AFTER_FRAMES`] ticks); 0 unless
+    /// the counting allocator ([`crate::alloc_check`]) is installed.
+    pub steady_allocations: u64,
+    /// Minor page faults on the driver thread after warm-up.
+    pub steady_minor_faults: u64,
+    /// Loop turns in the steady-state window.
+    pub steady_frames: u64,
 }
+
+/// Ticks after which a driver's steady-state window starts.
+pub const STEADY_AFTER_FRAMES: u64 = 20;
 
 /// Why a driver could not start or stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -187,8 +197,14 @@ pub fn run_periodic(
     let mut pacer = Pacer::new(rate_hz)?;
     let mut st = DriverStats::default();
     let mut frame = 0u64;
+    let mut ticks = 0u64;
+    let mut base = None;
     // SYNC: Acquire pairs with the Release store of whoever stops us (nothing else is published).
     while !stop.load(Ordering::Acquire) {
+        if ticks == STEADY_AFTER_FRAMES {
+            base = Some((crate::alloc_check::thread_counts(), rt::thread_usage()));
+        }
+        ticks += 1;
         let (t_sensor, skipped) = pacer.wait();
         st.overruns += skipped;
         let mut sample = match publisher.loan() {
@@ -221,6 +237,11 @@ pub fn run_periodic(
             Err(_) => st.rejected += 1,
         }
         frame += 1;
+    }
+    if let Some((a0, u0)) = base {
+        st.steady_allocations = crate::alloc_check::thread_counts().since(&a0).allocs;
+        st.steady_minor_faults = rt::thread_usage().since(&u0).minor_faults;
+        st.steady_frames = ticks - STEADY_AFTER_FRAMES;
     }
     Ok(st)
 }

@@ -1,4 +1,20 @@
 //! Placeholder; see the crate README.
+/// Velodyne VLP-16 packet decoder and rotation assembler.
+pub mod vlp16;
+/// UDP reception (`recvmmsg`) and the VLP-16 UDP pipeline.
+pub mod udp;
+/// Real-time set-up of a thread (SCHED_FIFO, affinity, mlockall, stack prefault) and clocks.
+pub mod rt;
+/// Per-stream counters and HDR latency histograms, and the stats worker.
+pub mod stats;
+/// Trace output: a pre-allocated queue drained by a writer thread into an `rtfuse_trace` file.
+pub mod trace_out;
+/// A per-thread counting global allocator for steady-state tests.
+pub mod alloc_check;
+/// Sensor drivers (synthetic camera, LiDAR, IMU, odometry) publishing into shm channels.
+pub mod driver;
+/// The fusion node: the SCHED_FIFO fusion thread, its inputs, synchronisation, fusion and outputs.
+pub mod node;
 /// Ground truth for the synthetic sensors: one trajectory, one scene, the sensor mounts.
 pub mod truth;
 /// Synthetic camera, LiDAR, IMU and odometry that observe the ground truth.

@@ -9,7 +9,8 @@
 //! 8   width      u32  camera: pixels per row; lidar: points in the cloud; imu/odometry: 1
 //! 12  height     u32  camera: rows; otherwise 1
 //! 16  step       u32  camera: bytes per row; lidar: bytes per point (16)
-//! 20  encoding   u32  camera: 1 rgb8, 2 bgr8, 3 mono8; lidar: 1 = x,y,z,intensity f32; otherwise 0
+//! 20  encoding   u32  camera: 1 rgb8, 2 bgr8, 3 mono8; lidar: 1 = x,y,z,intensity f32; depth: 4 = 32FC1
+//!                     (kind 5, width × height float32 metres); otherwise 0
 //! 24  frame      u64  the driver's frame counter (survives sequence-number resets of a new channel)
 //! 32  reserved   32 bytes, zero
 //! ```
@@ -36,6 +37,9 @@ pub const IMU_PAYLOAD_LEN: usize = 11 * 8;
 /// angular velocity xyz (f64).
 pub const ODOM_PAYLOAD_LEN: usize = 15 * 8;
 
+/// Encoding code of depth images: one float32 per pixel (ROS `32FC1`).
+pub const DEPTH_32FC1: u32 = 4;
+
 /// The kind of sensor a stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +53,8 @@ pub enum StreamKind {
     Imu,
     /// Wheel odometry (`nav_msgs/Odometry`).
     Odometry,
+    /// Depth images the fusion node publishes (`sensor_msgs/Image` 32FC1, metres, NaN = no return).
+    Depth,
 }
 
 impl StreamKind {
@@ -59,6 +65,7 @@ impl StreamKind {
             StreamKind::Lidar => 2,
             StreamKind::Imu => 3,
             StreamKind::Odometry => 4,
+            StreamKind::Depth => 5,
         }
     }
 
@@ -69,6 +76,7 @@ impl StreamKind {
             2 => StreamKind::Lidar,
             3 => StreamKind::Imu,
             4 => StreamKind::Odometry,
+            5 => StreamKind::Depth,
             _ => return None,
         })
     }
@@ -80,6 +88,7 @@ impl StreamKind {
             StreamKind::Lidar => "lidar",
             StreamKind::Imu => "imu",
             StreamKind::Odometry => "odometry",
+            StreamKind::Depth => "depth",
         }
     }
 
@@ -193,6 +202,18 @@ impl FrameMeta {
         }
     }
 
+    /// Metadata of a depth image (32FC1).
+    pub fn depth(width: u32, height: u32, frame: u64) -> FrameMeta {
+        FrameMeta {
+            kind: StreamKind::Depth.code(),
+            width,
+            height,
+            step: width.saturating_mul(4),
+            encoding: DEPTH_32FC1,
+            frame,
+        }
+    }
+
     /// Metadata of a fixed-layout sample (IMU, odometry).
     pub fn fixed(kind: StreamKind, frame: u64) -> FrameMeta {
         FrameMeta {
@@ -293,6 +314,13 @@ impl FrameMeta {
                     });
                 }
                 u64::from(self.width) * LIDAR_POINT_STEP as u64
+            }
+            Some(StreamKind::Depth) => {
+                if self.encoding != DEPTH_32FC1 || u64::from(self.step) != u64::from(self.width) * 4
+                {
+                    return Err(MetaError::BadEncoding(self.encoding));
+                }
+                u64::from(self.step).saturating_mul(u64::from(self.height))
             }
             Some(StreamKind::Imu) => IMU_PAYLOAD_LEN as u64,
             Some(StreamKind::Odometry) => ODOM_PAYLOAD_LEN as u64,

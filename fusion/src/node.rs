@@ -1,0 +1,502 @@
+//! The fusion node: one real-time thread that serves every input channel, synchronises camera and
+//! LiDAR, fuses them, and hands results and measurements to non-real-time workers.
+//!
+//! ```text
+//!  channels ──► fusion thread (SCHED_FIFO, pinned, mlockall'd, no allocation after warm-up)
+//!               receive ► validate ► stamp dequeue ► sync (ExactTime / ApproximateTime)
+//!               ► fuse (LiDAR → camera depth image; IMU / odometry decoded for the EKF)
+//!               ► release ── records ──► ArrayQueue ──► stats worker (HDR histograms, snapshots)
+//!                                    └─► ArrayQueue ──► trace writer (rtfuse-trace file)
+//!               ── depth image written in place into a loaned chunk of the output channel
+//! ```
+//! Channels that do not exist yet are opened when they appear; a channel whose publisher went away
+//! (a driver restarted) is reopened when the new publisher creates it ([`crate::stats::StreamCounters::reconnects`]).
+//!
+//! # Example
+//! ```no_run
+//! use fusion::node::{FusionNode, NodeConfig};
+//! let node = FusionNode::new(NodeConfig::demo())?;
+//! let handle = node.start()?;
+//! std::thread::sleep(std::time::Duration::from_secs(2));
+//! println!("{}", handle.snapshot());
+//! let report = handle.stop()?;
+//! println!("fused {} sets", report.stats.sets_fused);
+//! # Ok::<(), fusion::node::NodeError>(())
+//! ```
+
+mod fusion_loop;
+
+use nalgebra::Isometry3;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::driver::synthetic::CameraConfig;
+use crate::driver::StreamKind;
+use crate::projection::{CameraInfo, ImageModel};
+use crate::rt::{RtConfig, RtStatus};
+use crate::stats::{
+    NodeCounters, NodeStatsSources, RecordSink, SnapshotReader, StatsCollector, StatsSnapshot,
+    StatsWorker, StreamCounters,
+};
+use crate::trace_out::{host_header, TraceOutput, TraceSummary};
+
+/// Most input streams one node serves.
+pub const MAX_STREAMS: usize = 8;
+/// Capacity of each synchroniser queue (queue sizes up to `SYNC_CAPACITY - 1`).
+pub const SYNC_CAPACITY: usize = 16;
+
+/// One input channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSpec {
+    /// Channel name.
+    pub channel: String,
+    /// What it carries.
+    pub kind: StreamKind,
+    /// Nominal rate (Hz), for the trace header and the synchroniser's inter-message bound.
+    pub rate_hz: f64,
+}
+
+/// How camera and LiDAR are paired (ROS 2 message_filters semantics, see [`crate::sync`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SyncPolicy {
+    /// Identical sensor stamps only.
+    ExactTime {
+        /// Incomplete stamps kept.
+        queue_size: usize,
+    },
+    /// Nearest stamps.
+    ApproximateTime {
+        /// Messages kept per stream.
+        queue_size: usize,
+        /// Age penalty (the C++ default is 0.1).
+        age_penalty: f64,
+        /// Largest allowed spread of a set (ns), if any.
+        max_interval_ns: Option<i64>,
+    },
+}
+
+/// How the fusion thread waits for data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// Busy-poll every channel (lowest latency, one core at 100 %).
+    Spin,
+    /// Sleep until any channel has data (`shm_transport::wait_any`), at most `max_wait` at a time.
+    Sleep {
+        /// Longest single wait (bounds the reaction time to stop and reconnects).
+        max_wait: Duration,
+    },
+}
+
+/// LiDAR → camera projection parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectionSpec {
+    /// The camera's calibration (its size must match the camera stream).
+    pub camera: CameraInfo,
+    /// LiDAR frame → camera optical frame.
+    pub extrinsic: Isometry3<f64>,
+    /// Raw (K, D) or rectified (R, P) image.
+    pub model: ImageModel,
+}
+
+impl ProjectionSpec {
+    /// The projection for a synthetic camera on the synthetic vehicle.
+    pub fn synthetic(camera: &CameraConfig) -> ProjectionSpec {
+        ProjectionSpec {
+            camera: CameraInfo::from_model(&camera.model()),
+            extrinsic: crate::truth::lidar_to_camera_optical(),
+            model: ImageModel::Raw,
+        }
+    }
+}
+
+/// Everything the node needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// Node name (thread names, trace header).
+    pub name: String,
+    /// Input channels (at most [`MAX_STREAMS`]; at most one camera and one LiDAR are synchronised).
+    pub streams: Vec<StreamSpec>,
+    /// Camera–LiDAR synchronisation.
+    pub sync: SyncPolicy,
+    /// Fusion thread real-time set-up.
+    pub rt: RtConfig,
+    /// Waiting strategy.
+    pub wakeup: Wakeup,
+    /// LiDAR → camera projection; `None` pairs the frames without projecting.
+    pub projection: Option<ProjectionSpec>,
+    /// Channel to publish depth images on (float32 metres, NaN = no return), if any.
+    pub depth_output: Option<String>,
+    /// Trace file, if any.
+    pub trace_path: Option<PathBuf>,
+    /// Records the trace queue holds (pre-allocated).
+    pub trace_capacity: usize,
+    /// Records the stats queue holds (pre-allocated).
+    pub stats_capacity: usize,
+    /// How often the stats worker publishes a snapshot.
+    pub stats_period: Duration,
+    /// How long after start the steady-state self-check (allocations, faults) begins.
+    pub warmup: Duration,
+    /// How often a missing channel is looked for.
+    pub reconnect_period: Duration,
+}
+
+impl NodeConfig {
+    /// The demo node: camera, LiDAR, IMU and odometry from the synthetic drivers' default channels,
+    /// ApproximateTime pairing, SCHED_FIFO 80, sleeping wake-up.
+    pub fn demo() -> NodeConfig {
+        let cam = CameraConfig::default();
+        NodeConfig {
+            name: "fusion".into(),
+            streams: vec![
+                StreamSpec {
+                    channel: "camera".into(),
+                    kind: StreamKind::Camera,
+                    rate_hz: cam.rate_hz,
+                },
+                StreamSpec {
+                    channel: "lidar".into(),
+                    kind: StreamKind::Lidar,
+                    rate_hz: 10.0,
+                },
+                StreamSpec {
+                    channel: "imu".into(),
+                    kind: StreamKind::Imu,
+                    rate_hz: 400.0,
+                },
+                StreamSpec {
+                    channel: "odom".into(),
+                    kind: StreamKind::Odometry,
+                    rate_hz: 50.0,
+                },
+            ],
+            sync: SyncPolicy::ApproximateTime {
+                queue_size: 4,
+                age_penalty: 0.1,
+                max_interval_ns: Some(20_000_000),
+            },
+            rt: RtConfig::default(),
+            wakeup: Wakeup::Sleep {
+                max_wait: Duration::from_millis(20),
+            },
+            projection: Some(ProjectionSpec::synthetic(&cam)),
+            depth_output: None,
+            trace_path: None,
+            trace_capacity: 1 << 16,
+            stats_capacity: 1 << 14,
+            stats_period: Duration::from_millis(500),
+            warmup: Duration::from_millis(500),
+            reconnect_period: Duration::from_millis(20),
+        }
+    }
+
+    fn validate(&self) -> Result<(), NodeError> {
+        let bad = |m: String| Err(NodeError::Config(m));
+        if self.streams.is_empty() || self.streams.len() > MAX_STREAMS {
+            return bad(format!(
+                "{} streams: a node serves 1 to {MAX_STREAMS}",
+                self.streams.len()
+            ));
+        }
+        for kind in [StreamKind::Camera, StreamKind::Lidar] {
+            if self.streams.iter().filter(|s| s.kind == kind).count() > 1 {
+                return bad(format!(
+                    "more than one {kind} stream: one camera and one LiDAR are paired"
+                ));
+            }
+        }
+        for (i, s) in self.streams.iter().enumerate() {
+            if shm_transport::validate_name(&s.channel).is_err() {
+                return bad(format!(
+                    "stream {i}: {:?} is not a valid channel name",
+                    s.channel
+                ));
+            }
+            if self.streams[..i].iter().any(|o| o.channel == s.channel) {
+                return bad(format!("channel {:?} listed twice", s.channel));
+            }
+            if !(s.rate_hz.is_finite() && s.rate_hz > 0.0) {
+                return bad(format!(
+                    "stream {:?}: rate {} Hz must be positive",
+                    s.channel, s.rate_hz
+                ));
+            }
+        }
+        let qs = match self.sync {
+            SyncPolicy::ExactTime { queue_size } => queue_size,
+            SyncPolicy::ApproximateTime {
+                queue_size,
+                age_penalty,
+                max_interval_ns,
+            } => {
+                if !(age_penalty.is_finite() && age_penalty >= 0.0)
+                    || max_interval_ns.is_some_and(|m| m < 0)
+                {
+                    return bad("age penalty and max interval must be >= 0".into());
+                }
+                queue_size
+            }
+        };
+        if qs == 0 || qs >= SYNC_CAPACITY {
+            return bad(format!(
+                "sync queue size {qs} must be in 1..={}",
+                SYNC_CAPACITY - 1
+            ));
+        }
+        if self.trace_capacity == 0 || self.stats_capacity == 0 {
+            return bad("trace and stats queue capacities must be > 0".into());
+        }
+        if let Some(p) = &self.projection {
+            if p.camera.width == 0 || p.camera.height == 0 {
+                return bad("projection camera has zero size".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why the node could not start or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The configuration is unusable.
+    #[error("node configuration: {0}")]
+    Config(String),
+    /// The trace file could not be written.
+    #[error("trace: {0}")]
+    Trace(#[from] rtfuse_trace::TraceError),
+    /// The depth output channel could not be created.
+    #[error("output channel {channel:?}: {source}")]
+    Output {
+        /// Channel name.
+        channel: String,
+        /// Cause.
+        source: shm_transport::CreateError,
+    },
+    /// A thread could not be spawned, or the fusion thread panicked.
+    #[error("thread: {0}")]
+    Thread(String),
+}
+
+/// The fusion node, configured and not yet running.
+pub struct FusionNode {
+    cfg: NodeConfig,
+}
+
+impl FusionNode {
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    /// [`NodeError::Config`] naming what is wrong.
+    pub fn new(cfg: NodeConfig) -> Result<FusionNode, NodeError> {
+        cfg.validate()?;
+        Ok(FusionNode { cfg })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    /// Starts the fusion thread, the stats worker and (if configured) the trace writer.
+    ///
+    /// # Errors
+    /// Output channel or trace file creation, thread spawn.
+    pub fn start(self) -> Result<NodeHandle, NodeError> {
+        let cfg = self.cfg;
+        let stop = Arc::new(AtomicBool::new(false));
+        let node = Arc::new(NodeCounters::default());
+        let streams: Vec<Arc<StreamCounters>> = cfg
+            .streams
+            .iter()
+            .map(|_| Arc::new(StreamCounters::default()))
+            .collect();
+        let infos: Vec<rtfuse_trace::StreamInfo> = cfg
+            .streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| rtfuse_trace::StreamInfo {
+                id: i as u16,
+                name: s.channel.clone(),
+                kind: s.kind.as_str().into(),
+                rate_hz: s.rate_hz,
+                payload_bytes: 0,
+            })
+            .collect();
+        let stats_sink = RecordSink::with_capacity(cfg.stats_capacity);
+        let trace_sink = cfg
+            .trace_path
+            .as_ref()
+            .map(|_| RecordSink::with_capacity(cfg.trace_capacity));
+        let depth_pub = match (&cfg.depth_output, &cfg.projection) {
+            (Some(ch), Some(p)) => Some(fusion_loop::create_depth_output(ch, &p.camera).map_err(
+                |source| NodeError::Output {
+                    channel: ch.clone(),
+                    source,
+                },
+            )?),
+            _ => None,
+        };
+        let rt_slot = Arc::new(Mutex::new(None));
+        let collector =
+            StatsCollector::new(infos.iter().cloned().zip(streams.iter().cloned()).collect());
+        let sources = NodeStatsSources {
+            node: node.clone(),
+            trace: trace_sink.clone(),
+            rt: rt_slot.clone(),
+        };
+        let stats = StatsWorker::spawn(collector, stats_sink.clone(), sources, cfg.stats_period)
+            .map_err(|e| NodeError::Thread(e.to_string()))?;
+
+        let (tx, rx) = mpsc::channel::<RtStatus>();
+        let shared = fusion_loop::Shared {
+            stop: stop.clone(),
+            node: node.clone(),
+            streams: streams.clone(),
+            stats: stats_sink,
+            trace: trace_sink.clone(),
+        };
+        let loop_cfg = cfg.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("{}-rt", cfg.name))
+            .spawn(move || fusion_loop::run(loop_cfg, shared, depth_pub, tx))
+            .map_err(|e| NodeError::Thread(e.to_string()))?;
+        // The thread reports its real-time status first thing (after set-up, before its loop).
+        let rt = rx
+            .recv()
+            .map_err(|_| NodeError::Thread("fusion thread died during set-up".into()))?;
+        if let Ok(mut g) = rt_slot.lock() {
+            *g = Some(rt.clone());
+        }
+        let trace = match (&cfg.trace_path, trace_sink) {
+            (Some(path), Some(sink)) => {
+                let header = host_header(infos, Some(&rt), &cfg.name);
+                match TraceOutput::start(path, &header, sink) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        stop.store(true, Ordering::Release);
+                        let _ = thread.join();
+                        return Err(e.into());
+                    }
+                }
+            }
+            _ => None,
+        };
+        Ok(NodeHandle {
+            stop,
+            thread: Some(thread),
+            stats: Some(stats),
+            trace,
+            rt,
+            node,
+            streams,
+        })
+    }
+
+    /// Runs until `stop` is set, then stops and returns the final report (what `rtfuse node` calls).
+    ///
+    /// # Errors
+    /// As [`FusionNode::start`] and [`NodeHandle::stop`].
+    pub fn run(self, stop: &AtomicBool) -> Result<NodeReport, NodeError> {
+        let handle = self.start()?;
+        while !stop.load(Ordering::Acquire) && handle.is_running() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        handle.stop()
+    }
+}
+
+/// What a stopped node reports.
+#[derive(Debug, Clone)]
+pub struct NodeReport {
+    /// Final statistics (rates over the whole run).
+    pub stats: StatsSnapshot,
+    /// The trace written, if any.
+    pub trace: Option<TraceSummary>,
+    /// The fusion thread's real-time status.
+    pub rt: RtStatus,
+}
+
+/// A running node: live statistics, and the way to stop it.
+pub struct NodeHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    stats: Option<StatsWorker>,
+    trace: Option<TraceOutput>,
+    rt: RtStatus,
+    node: Arc<NodeCounters>,
+    streams: Vec<Arc<StreamCounters>>,
+}
+
+impl NodeHandle {
+    /// The latest stats snapshot (published every `stats_period`).
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.stats
+            .as_ref()
+            .map(StatsWorker::latest)
+            .unwrap_or_default()
+    }
+
+    /// A cloneable reader of snapshots (for a status display on another thread).
+    pub fn snapshot_reader(&self) -> Option<SnapshotReader> {
+        self.stats.as_ref().map(StatsWorker::reader)
+    }
+
+    /// Live node counters.
+    pub fn counters(&self) -> &NodeCounters {
+        &self.node
+    }
+
+    /// Live counters of input stream `i` (config order).
+    pub fn stream_counters(&self, i: usize) -> Option<&StreamCounters> {
+        self.streams.get(i).map(|c| &**c)
+    }
+
+    /// The fusion thread's real-time status.
+    pub fn rt_status(&self) -> &RtStatus {
+        &self.rt
+    }
+
+    /// Whether the fusion thread still runs.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the fusion thread (every held sample is released), drains the stats and trace queues,
+    /// closes the trace (with its trailer) and returns the final report.
+    ///
+    /// # Errors
+    /// The fusion thread panicked, or the trace could not be finished.
+    pub fn stop(mut self) -> Result<NodeReport, NodeError> {
+        let panicked = self.shutdown_thread();
+        let stats = self
+            .stats
+            .take()
+            .map(StatsWorker::finish)
+            .unwrap_or_default();
+        let trace = self.trace.take().map(TraceOutput::finish).transpose()?;
+        if panicked {
+            return Err(NodeError::Thread("the fusion thread panicked".into()));
+        }
+        Ok(NodeReport {
+            stats,
+            trace,
+            rt: self.rt.clone(),
+        })
+    }
+
+    fn shutdown_thread(&mut self) -> bool {
+        // SYNC: Release pairs with the fusion loop's Acquire load of `stop`.
+        self.stop.store(true, Ordering::Release);
+        self.thread.take().is_some_and(|t| t.join().is_err())
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        self.shutdown_thread();
+    }
+}

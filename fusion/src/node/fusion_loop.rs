@@ -1,0 +1,458 @@
+//! The fusion thread's loop. Everything it needs is allocated before the loop starts; inside it only
+//! loans, receives, pushes into pre-allocated queues and writes into pre-allocated buffers (the
+//! `steady_state` test counts allocations and page faults on this thread and asserts zero).
+
+use rtfuse_trace::{Record, FLAG_GAP_BEFORE, FLAG_SCHED_FIFO};
+use shm_transport::{
+    ChannelConfig, CreateError, Publisher, ReceiveError, Sample, Subscriber, WakeupPolicy,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use super::{NodeConfig, SyncPolicy, Wakeup, MAX_STREAMS, SYNC_CAPACITY};
+use crate::alloc_check::{self, AllocCounts};
+use crate::driver::meta::{decode_imu, decode_odometry, FrameMeta, MetaError, META_LEN};
+use crate::driver::StreamKind;
+use crate::projection::{CameraInfo, CloudView, Projector};
+use crate::rt::{self, now_ns, RtStatus, ThreadUsage};
+use crate::stats::{NodeCounters, RecordSink, StreamCounters};
+use crate::sync::{AddError, ApproximateTime, ExactTime, SyncEvent};
+use crate::synth::LIDAR_POINT_STEP;
+
+/// Handles shared between the starter and the fusion thread.
+pub(crate) struct Shared {
+    pub stop: Arc<AtomicBool>,
+    pub node: Arc<NodeCounters>,
+    pub streams: Vec<Arc<StreamCounters>>,
+    pub stats: RecordSink,
+    pub trace: Option<RecordSink>,
+}
+
+/// Creates the depth output channel for images of `cam`'s size.
+pub(crate) fn create_depth_output(
+    channel: &str,
+    cam: &CameraInfo,
+) -> Result<Publisher, CreateError> {
+    let cfg = ChannelConfig {
+        chunk_size: cam.width as usize * cam.height as usize * 4,
+        chunk_count: 4,
+        ring_depth: 2,
+        user_header_size: META_LEN,
+        wakeup: WakeupPolicy::Futex,
+        ..ChannelConfig::default()
+    };
+    Publisher::create(channel, &cfg)
+}
+
+/// A received sample the thread still holds (in the synchroniser or being fused).
+struct Held {
+    sample: Sample,
+    stream: u16,
+    flags: u16,
+    t_dequeue: u64,
+    meta: FrameMeta,
+}
+
+impl Held {
+    fn record(&self, t_fuse_start: u64, t_fuse_end: u64) -> Record {
+        let d = self.sample.descriptor();
+        Record {
+            stream: self.stream,
+            flags: self.flags,
+            seq: d.seq,
+            t_sensor_ns: d.t_sensor_ns,
+            t_dma_ns: d.t_dma_ns,
+            t_enqueue_ns: d.t_enqueue_ns,
+            t_dequeue_ns: self.t_dequeue,
+            t_fuse_start_ns: t_fuse_start,
+            t_fuse_end_ns: t_fuse_end,
+        }
+    }
+}
+
+/// Boxed: the queues live inline in the policies (allocated once, before the loop).
+enum Syncer {
+    Exact(Box<ExactTime<Held, 2, SYNC_CAPACITY>>),
+    Approx(Box<ApproximateTime<Held, 2, SYNC_CAPACITY>>),
+}
+
+impl Syncer {
+    fn new(policy: SyncPolicy, rates: [f64; 2]) -> Result<Syncer, crate::sync::ConfigError> {
+        Ok(match policy {
+            SyncPolicy::ExactTime { queue_size } => {
+                Syncer::Exact(Box::new(ExactTime::new(queue_size)?))
+            }
+            SyncPolicy::ApproximateTime {
+                queue_size,
+                age_penalty,
+                max_interval_ns,
+            } => {
+                let mut s = ApproximateTime::new(queue_size, age_penalty)?;
+                if let Some(m) = max_interval_ns {
+                    s.set_max_interval(m)?;
+                }
+                for (i, r) in rates.iter().enumerate() {
+                    // Drivers tick at whole periods; 90 % of one is a safe lower bound that lets the
+                    // policy publish without waiting for the next message.
+                    s.set_inter_message_lower_bound(i, (0.9e9 / r) as i64)?;
+                }
+                Syncer::Approx(Box::new(s))
+            }
+        })
+    }
+
+    // The error hands the message (a held sample) back by value, as the sync module's API does.
+    #[allow(clippy::result_large_err)]
+    fn add(
+        &mut self,
+        slot: usize,
+        stamp: i64,
+        h: Held,
+        out: &mut impl FnMut(SyncEvent<Held, 2>),
+    ) -> Result<(), AddError<Held>> {
+        match self {
+            Syncer::Exact(s) => s.add(slot, stamp, h, out),
+            Syncer::Approx(s) => s.add(slot, stamp, h, out),
+        }
+    }
+
+    fn drain(&mut self, out: &mut impl FnMut(SyncEvent<Held, 2>)) {
+        match self {
+            Syncer::Exact(s) => s.drain(out),
+            Syncer::Approx(s) => s.drain(out),
+        }
+    }
+}
+
+/// The fusion step and where its results go.
+struct Fuser {
+    node: Arc<NodeCounters>,
+    stats: RecordSink,
+    trace: Option<RecordSink>,
+    projector: Option<Projector>,
+    /// Depth image when there is no output channel (or no free output chunk): width × height.
+    depth: Vec<f32>,
+    depth_pub: Option<Publisher>,
+    depth_frame: u64,
+}
+
+impl Fuser {
+    fn emit(&self, h: Held, t0: u64, t1: u64) {
+        let r = h.record(t0, t1);
+        self.stats.push(r);
+        if let Some(t) = &self.trace {
+            t.push(r);
+        }
+        drop(h); // the chunk goes back to its publisher
+    }
+
+    fn on_event(&mut self, ev: SyncEvent<Held, 2>) {
+        match ev {
+            SyncEvent::Set([cam, lidar]) => {
+                let t0 = now_ns();
+                if self.project(&cam.msg, &lidar.msg).is_err() {
+                    self.node.fuse_errors.inc();
+                }
+                let t1 = now_ns();
+                self.node.sets_fused.inc();
+                self.emit(cam.msg, t0, t1);
+                self.emit(lidar.msg, t0, t1);
+            }
+            SyncEvent::Dropped { msg, .. } => {
+                self.node.sync_discarded.inc();
+                self.emit(msg.msg, 0, 0);
+            }
+        }
+    }
+
+    /// LiDAR → camera: the depth image of the scan, written in place into an output chunk when there
+    /// is an output channel.
+    fn project(&mut self, cam: &Held, lidar: &Held) -> Result<(), ()> {
+        let Some(p) = &self.projector else {
+            return Ok(());
+        };
+        let info = p.camera_info();
+        if cam.meta.width != info.width || cam.meta.height != info.height {
+            return Err(());
+        }
+        let cloud = CloudView::new(
+            lidar.sample.payload(),
+            LIDAR_POINT_STEP,
+            [0, 4, 8],
+            lidar.meta.width as usize,
+        )
+        .map_err(|_| ())?;
+        let n_px = info.width as usize * info.height as usize;
+        if let Some(publisher) = &mut self.depth_pub {
+            if let Ok(mut chunk) = publisher.loan() {
+                let bytes = chunk.payload_mut();
+                // SAFETY: f32 is valid for every bit pattern and has no drop glue; align_to_mut only
+                // yields the correctly aligned middle part (chunks are 4096-aligned, so all of it).
+                let (head, floats, _) = unsafe { bytes.align_to_mut::<f32>() };
+                if head.is_empty() && floats.len() >= n_px {
+                    p.depth_image(&cloud, &mut floats[..n_px]).map_err(|_| ())?;
+                    let meta = FrameMeta::depth(info.width, info.height, self.depth_frame);
+                    meta.encode(chunk.user_header_mut()).map_err(|_| ())?;
+                    chunk.set_len(n_px * 4);
+                    chunk.set_sensor_time(cam.sample.sensor_time());
+                    chunk.set_dma_time(now_ns());
+                    chunk.set_user(StreamKind::Depth.user_word());
+                    self.depth_frame += 1;
+                    return chunk.publish().map(|_| ()).map_err(|_| ());
+                }
+            }
+        }
+        p.depth_image(&cloud, &mut self.depth[..n_px])
+            .map(|_| ())
+            .map_err(|_| ())
+    }
+
+    /// IMU and odometry: decoded and checked here.
+    fn on_measurement(&mut self, h: Held, kind: StreamKind) -> Result<(), MetaError> {
+        let t0 = now_ns();
+        let res = match kind {
+            StreamKind::Imu => decode_imu(h.sample.payload()).map(|_| ()),
+            StreamKind::Odometry => decode_odometry(h.sample.payload()).map(|_| ()),
+            _ => Ok(()),
+        };
+        let t1 = now_ns();
+        match res {
+            Ok(()) => self.emit(h, t0, t1),
+            Err(_) => self.emit(h, 0, 0),
+        }
+        res
+    }
+}
+
+struct Input {
+    channel: String,
+    kind: StreamKind,
+    sub: Option<Subscriber>,
+    last_seq: u64,
+    next_open_ns: u64,
+    opened_before: bool,
+    counters: Arc<StreamCounters>,
+    /// Position in the synchroniser (0 camera, 1 LiDAR) when paired.
+    sync_slot: Option<usize>,
+}
+
+impl Input {
+    fn try_open(&mut self, now: u64, period_ns: u64) {
+        self.next_open_ns = now + period_ns;
+        if let Ok(s) = Subscriber::open(&self.channel) {
+            self.sub = Some(s);
+            self.last_seq = 0;
+            if self.opened_before {
+                self.counters.reconnects.inc();
+            }
+            self.opened_before = true;
+        }
+    }
+}
+
+fn validate(s: &Sample, kind: StreamKind) -> Result<FrameMeta, MetaError> {
+    if s.user() != kind.user_word() {
+        return Err(MetaError::BadMagic((s.user() >> 32) as u32));
+    }
+    let meta = FrameMeta::decode(s.user_header(), kind)?;
+    meta.check_payload(s.payload().len())?;
+    Ok(meta)
+}
+
+/// Samples taken from one channel per loop turn at most, so no stream starves the others.
+const BURST: usize = 32;
+/// Period of the steady-state self-check (allocations and faults), ns.
+const SELF_CHECK_NS: u64 = 100_000_000;
+
+struct SteadyCheck {
+    start_ns: u64,
+    next_ns: u64,
+    base: Option<(AllocCounts, ThreadUsage)>,
+}
+
+impl SteadyCheck {
+    fn tick(&mut self, now: u64, node: &NodeCounters) {
+        if now < self.next_ns {
+            return;
+        }
+        self.next_ns = now + SELF_CHECK_NS;
+        if now < self.start_ns {
+            return;
+        }
+        let (a, u) = (alloc_check::thread_counts(), rt::thread_usage());
+        match &self.base {
+            None => {
+                self.base = Some((a, u));
+                node.steady.set(1);
+            }
+            Some((a0, u0)) => {
+                node.steady_allocations.set(a.since(a0).allocs);
+                node.steady_minor_faults.set(u.since(u0).minor_faults);
+            }
+        }
+    }
+}
+
+/// The fusion thread: real-time set-up, report the status, loop until stop, release everything.
+pub(crate) fn run(
+    cfg: NodeConfig,
+    sh: Shared,
+    depth_pub: Option<Publisher>,
+    status_tx: Sender<RtStatus>,
+) {
+    let status = rt::setup_current_thread(&cfg.rt);
+    let fifo = status.is_fifo();
+    let _ = status_tx.send(status);
+    drop(status_tx);
+
+    let cam = cfg
+        .streams
+        .iter()
+        .position(|s| s.kind == StreamKind::Camera);
+    let lidar = cfg.streams.iter().position(|s| s.kind == StreamKind::Lidar);
+    let paired = cam.zip(lidar);
+    let mut inputs: Vec<Input> = cfg
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Input {
+            channel: s.channel.clone(),
+            kind: s.kind,
+            sub: None,
+            last_seq: 0,
+            next_open_ns: 0,
+            opened_before: false,
+            counters: sh.streams[i].clone(),
+            sync_slot: paired.and_then(|(c, l)| (i == c).then_some(0).or((i == l).then_some(1))),
+        })
+        .collect();
+    let rates = paired.map_or([1.0, 1.0], |(c, l)| {
+        [cfg.streams[c].rate_hz, cfg.streams[l].rate_hz]
+    });
+    let mut syncer = match Syncer::new(cfg.sync, rates) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(
+                "node {}: synchroniser: {e}; camera and LiDAR are not paired",
+                cfg.name
+            );
+            None
+        }
+    };
+    let projector = cfg.projection.as_ref().and_then(|p| {
+        match Projector::new(&p.camera, &p.extrinsic, p.model) {
+            Ok(pr) => Some(pr),
+            Err(e) => {
+                tracing::error!("node {}: projection disabled: {e}", cfg.name);
+                None
+            }
+        }
+    });
+    let n_px = projector.as_ref().map_or(0, |p| {
+        p.camera_info().width as usize * p.camera_info().height as usize
+    });
+    let mut fuser = Fuser {
+        node: sh.node.clone(),
+        stats: sh.stats.clone(),
+        trace: sh.trace.clone(),
+        projector,
+        depth: vec![f32::NAN; n_px],
+        depth_pub,
+        depth_frame: 0,
+    };
+    let reconnect_ns = cfg.reconnect_period.as_nanos() as u64;
+    let flags0 = if fifo { FLAG_SCHED_FIFO } else { 0 };
+    let mut check = SteadyCheck {
+        start_ns: now_ns() + cfg.warmup.as_nanos() as u64,
+        next_ns: 0,
+        base: None,
+    };
+
+    // SYNC: Acquire pairs with NodeHandle's Release store of `stop`.
+    while !sh.stop.load(Ordering::Acquire) {
+        sh.node.loop_iterations.inc();
+        let now = now_ns();
+        for inp in inputs
+            .iter_mut()
+            .filter(|i| i.sub.is_none() && now >= i.next_open_ns)
+        {
+            inp.try_open(now, reconnect_ns);
+        }
+        if let Wakeup::Sleep { max_wait } = cfg.wakeup {
+            let mut refs: heapless::Vec<&Subscriber, MAX_STREAMS> = heapless::Vec::new();
+            for s in inputs.iter().filter_map(|i| i.sub.as_ref()) {
+                let _ = refs.push(s);
+            }
+            if refs.is_empty() {
+                rt::sleep_until_ns(now + reconnect_ns);
+            } else {
+                let wait = if refs.len() < inputs.len() {
+                    max_wait.min(cfg.reconnect_period)
+                } else {
+                    max_wait
+                };
+                shm_transport::wait_any(&refs, wait);
+            }
+        }
+        for (i, inp) in inputs.iter_mut().enumerate() {
+            for _ in 0..BURST {
+                let Some(sub) = inp.sub.as_mut() else { break };
+                let sample = match sub.receive() {
+                    Ok(Some(s)) => s,
+                    Ok(None) => break,
+                    Err(ReceiveError::Disconnected) | Err(_) => {
+                        // The publisher is gone and everything it sent was received: look for a new one.
+                        inp.sub = None;
+                        inp.next_open_ns = now_ns();
+                        break;
+                    }
+                };
+                let t_dequeue = now_ns();
+                let mut flags = flags0;
+                let seq = sample.seq();
+                if inp.last_seq != 0 && seq > inp.last_seq + 1 {
+                    inp.counters.dropped.add(seq - inp.last_seq - 1);
+                    flags |= FLAG_GAP_BEFORE;
+                }
+                inp.last_seq = seq;
+                let meta = match validate(&sample, inp.kind) {
+                    Ok(m) => m,
+                    Err(_) => {
+                        inp.counters.invalid.inc();
+                        continue;
+                    }
+                };
+                inp.counters.received.inc();
+                let h = Held {
+                    sample,
+                    stream: i as u16,
+                    flags,
+                    t_dequeue,
+                    meta,
+                };
+                match (inp.sync_slot, syncer.as_mut(), inp.kind) {
+                    (Some(slot), Some(sy), _) => {
+                        let stamp = h.sample.sensor_time() as i64;
+                        if let Err(e) = sy.add(slot, stamp, h, &mut |ev| fuser.on_event(ev)) {
+                            // Non-monotonic stamps: counted, the sample is released unused.
+                            inp.counters.invalid.inc();
+                            fuser.emit(e.into_msg().msg, 0, 0);
+                        }
+                    }
+                    (_, _, kind @ (StreamKind::Imu | StreamKind::Odometry)) => {
+                        if fuser.on_measurement(h, kind).is_err() {
+                            inp.counters.invalid.inc();
+                        }
+                    }
+                    _ => fuser.emit(h, 0, 0),
+                }
+            }
+        }
+        check.tick(now_ns(), &sh.node);
+    }
+    // Release every held sample (recorded as not fused).
+    if let Some(sy) = syncer.as_mut() {
+        sy.drain(&mut |ev| fuser.on_event(ev));
+    }
+}
