@@ -120,7 +120,15 @@ impl GpuBridge {
                 Some("host backend forced by configuration".into()),
             )
         } else {
-            match CudaBackend::new(opts.ordinal) {
+            // `probe` already turns a missing library into an error; catching a panic here
+            // as well means no cudarc surprise can take a node down.
+            let opened = std::panic::catch_unwind(|| CudaBackend::new(opts.ordinal))
+                .unwrap_or_else(|_| {
+                    Err(BridgeError::CudaUnavailable(
+                        "the CUDA backend panicked while opening".into(),
+                    ))
+                });
+            match opened {
                 Ok(b) => (Box::new(b), None),
                 Err(e) => {
                     tracing::warn!(

@@ -698,8 +698,18 @@ impl CudaBackend {
         let reg = unsafe { SlabRegion::from_raw(pinned.as_ptr(), pinned.len()) }?;
         // SAFETY: as above.
         let unreg = unsafe { SlabRegion::from_raw(locked.as_ptr(), locked.len()) }?;
-        let reg = self.register_slab(reg, RegisterMode::Pin)?.id;
         let unreg = self.register_slab(unreg, RegisterMode::TrackOnly)?.id;
+        // Without registration (e.g. not permitted here) the peer paths are skipped and the
+        // bounce path reads the unregistered slab.
+        let reg = match self.register_slab(reg, RegisterMode::Pin) {
+            Ok(r) => Some(r.id),
+            Err(e) => {
+                tracing::warn!(
+                    "slab registration failed ({e}); measuring bounce and pageable only"
+                );
+                None
+            }
+        };
         self.ensure_staging(2, max)?;
         let dst = self.alloc_device(max)?;
         let mut out = Vec::new();
@@ -711,7 +721,11 @@ impl CudaBackend {
                 Path::Bounce,
                 Path::Pageable,
             ] {
-                let slab = if path == Path::Pageable { unreg } else { reg };
+                let slab = match (path, reg) {
+                    (Path::Pageable, _) | (Path::Bounce, None) => unreg,
+                    (_, Some(r)) => r,
+                    (_, None) => continue,
+                };
                 let req = TransferRequest {
                     path,
                     slab,
@@ -732,8 +746,8 @@ impl CudaBackend {
                 }
             }
         }
-        let cleanup = self
-            .unregister_slab(reg)
+        let cleanup = reg
+            .map_or(Ok(()), |r| self.unregister_slab(r))
             .and(self.unregister_slab(unreg))
             .and(self.free_device(dst));
         match err {
