@@ -3,7 +3,7 @@
 //!
 //! * **Δirq** — the device's interrupt coalescing (`delta_irq_ns`); it also widens the stream's
 //!   arrival jitter at the ring, so the busy window sees `jitter_ns + delta_irq_ns`.
-//! * **t_enq** — the driver's enqueue (`t_enq_ns`, else the calibrated maximum).
+//! * **t_enq** — the driver's enqueue (`t_enq_ns`, else the calibrated p99.99).
 //! * **T_sched** — the fusion thread's wake-up: the poll period when it spins, the larger of the
 //!   calibrated futex and timer wake-up maxima when it may sleep.
 //! * **backlog** — the wait behind other items: response-time analysis of the fusion thread's
@@ -14,7 +14,7 @@
 //!   (it is a blocking term of the analysis); the backlog term is the waiting time **minus**
 //!   T_sched, so the wake-up is shown once, as T_sched, and never twice.
 //! * **t_cc** — the cache lines the consumer pulls (`cache_lines`, default 2: descriptor + ring
-//!   index) times the calibrated maximum cross-core line transfer.
+//!   index) times the calibrated p99.99 cross-core line transfer.
 //!
 //! Where the frame continues to the GPU, `chain_ns` adds the bridge's ΔL. The same analysis gives
 //! the minimum SPSC ring depth for no drops (items of the stream that can be outstanding at once)
@@ -44,7 +44,7 @@ pub struct StreamSpec {
     /// Interrupt coalescing of the device (ns); 0 for a synthetic driver.
     #[serde(default)]
     pub delta_irq_ns: u64,
-    /// Driver enqueue cost override (ns); `None` uses the calibrated maximum.
+    /// Driver enqueue cost override (ns); `None` uses the calibrated p99.99.
     #[serde(default)]
     pub t_enq_ns: Option<u64>,
     /// The GPU bridge's ΔL for the chosen path, where the frame continues to the GPU.
@@ -220,12 +220,24 @@ fn period_ns(s: &StreamSpec) -> Result<u64, BoundError> {
     Ok(t as u64)
 }
 
+/// The maximum of a calibrated figure.
 fn need(stat: &crate::calibrate::Stat, what: &'static str) -> Result<u64, BoundError> {
     if stat.samples == 0 {
         Err(BoundError::MissingCalibration(what))
     } else {
         Ok(stat.max_ns)
     }
+}
+
+/// The p99.99 of a per-operation cost (see the [`crate::calibrate`] docs for why not the max).
+fn need_op(stat: &crate::calibrate::Stat, what: &'static str) -> Result<u64, BoundError> {
+    need(stat, what).map(|max| {
+        if stat.p9999_ns == 0 {
+            max
+        } else {
+            stat.p9999_ns
+        }
+    })
 }
 
 /// The fusion thread's wake-up term.
@@ -331,12 +343,12 @@ pub fn analyze(input: &AnalysisInput) -> Result<BoundReport, BoundError> {
         let wait = resp.saturating_sub(s.service_ns);
         let t_enq = match s.t_enq_ns {
             Some(v) => v,
-            None => need(&input.host.enqueue, "enqueue cost")?,
+            None => need_op(&input.host.enqueue, "enqueue cost")?,
         };
         let t_cc = if s.cache_lines == 0 {
             0
         } else {
-            need(&input.host.cache_line_transfer, "cache-line transfer time")?
+            need_op(&input.host.cache_line_transfer, "cache-line transfer time")?
                 .saturating_mul(u64::from(s.cache_lines))
         };
         let terms = Terms {

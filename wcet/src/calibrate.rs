@@ -13,7 +13,12 @@
 //! * **T_sched (futex)** — a thread sleeping in `FUTEX_WAIT` on one CPU, woken by `FUTEX_WAKE` from
 //!   another; the latency is from just before the wake call to the sleeper running.
 //!
-//! Each figure is a [`Stat`] (count, min, median, p99, max). The bound uses the maxima.
+//! Each figure is a [`Stat`] (count, min, median, p99, p99.99, max). The bound uses the maxima of
+//! the wake-up latencies (their outliers are exactly what T_sched must cover) and the p99.99 of the
+//! per-operation costs t_cc and t_enq: a sample of a ~100 ns operation that takes milliseconds is an
+//! interruption of the measuring thread (interrupt, hypervisor exit), not the operation's cost —
+//! and whether such interruptions break the bound is what the trace verdict checks. The t_cc and
+//! t_enq threads run SCHED_FIFO where permitted, to keep such interruptions rare.
 
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -34,6 +39,9 @@ pub struct Stat {
     pub median_ns: u64,
     /// 99th percentile.
     pub p99_ns: u64,
+    /// 99.99th percentile.
+    #[serde(default)]
+    pub p9999_ns: u64,
     /// Largest.
     pub max_ns: u64,
 }
@@ -51,6 +59,7 @@ impl Stat {
             min_ns: v[0],
             median_ns: at(0.5),
             p99_ns: at(0.99),
+            p9999_ns: at(0.9999),
             max_ns: v[v.len() - 1],
         }
     }
@@ -248,12 +257,18 @@ fn futex_wake(word: &AtomicU32) {
 struct Line(AtomicU64);
 
 /// Ping-pong of one cache line between two CPUs for `budget`.
-fn cache_line_transfer(cpus: (usize, usize), budget: Duration, notes: &mut Vec<String>) -> Stat {
+fn cache_line_transfer(
+    cpus: (usize, usize),
+    priority: i32,
+    budget: Duration,
+    notes: &mut Vec<String>,
+) -> Stat {
     let line = Arc::new(Line(AtomicU64::new(0)));
     let stop = Arc::new(AtomicBool::new(false));
     let (l2, s2) = (line.clone(), stop.clone());
     let echo = std::thread::spawn(move || {
         let _ = pin(cpus.1);
+        let _ = set_fifo(priority);
         let mut expect = 1u64;
         while !s2.load(Ordering::Relaxed) {
             // SYNC: Acquire pairs with the Release of the initiator: seeing `expect` means its turn.
@@ -485,8 +500,11 @@ pub fn run(opts: &CalibrateOptions) -> Calibration {
         // Measure from a scratch thread so the caller's affinity is left alone.
         s.spawn(|| {
             let mut n = Vec::new();
+            if let Err(e) = set_fifo(opts.priority) {
+                n.push(format!("{e}; t_cc and t_enq measured under SCHED_OTHER"));
+            }
             if cross_core {
-                cc = cache_line_transfer(cpus, d / 8, &mut n);
+                cc = cache_line_transfer(cpus, opts.priority, d / 8, &mut n);
             }
             let enq = enqueue_cost(d / 16);
             if cross_core {
@@ -537,8 +555,15 @@ mod tests {
         let mut v: Vec<u64> = (1..=100).rev().collect();
         let s = Stat::from_samples(&mut v);
         assert_eq!(
-            (s.samples, s.min_ns, s.median_ns, s.p99_ns, s.max_ns),
-            (100, 1, 51, 99, 100)
+            (
+                s.samples,
+                s.min_ns,
+                s.median_ns,
+                s.p99_ns,
+                s.p9999_ns,
+                s.max_ns
+            ),
+            (100, 1, 51, 99, 100, 100)
         );
         assert_eq!(Stat::from_samples(&mut []), Stat::default());
     }

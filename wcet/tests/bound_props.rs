@@ -149,7 +149,7 @@ fn arb_input() -> impl Strategy<Value = AnalysisInput> {
 /// Every way of making things worse: a bigger term, more load, a faster stream.
 fn grow(input: &AnalysisInput, which: usize, by: u64) -> AnalysisInput {
     let mut g = input.clone();
-    let (idx, enq) = (which % g.streams.len(), g.host.enqueue.max_ns);
+    let (idx, enq) = (which % g.streams.len(), g.host.enqueue.p9999_ns);
     let s = &mut g.streams[idx];
     match which % 11 {
         0 => s.delta_irq_ns += by,
@@ -163,7 +163,9 @@ fn grow(input: &AnalysisInput, which: usize, by: u64) -> AnalysisInput {
             g.host.futex_wakeup.max_ns += by;
             g.host.fifo_wakeup.max_ns += by;
             g.host.cache_line_transfer.max_ns += by;
+            g.host.cache_line_transfer.p9999_ns += by;
             g.host.enqueue.max_ns += by;
+            g.host.enqueue.p9999_ns += by;
         }
         8 => {
             if let Wakeup::Spin { poll_period_ns } = &mut g.fusion.wakeup {
