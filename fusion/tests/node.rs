@@ -1,0 +1,367 @@
+//! End-to-end tests of the fusion node with synthetic drivers: in threads, and as real child processes
+//! that are killed and restarted while the node runs.
+
+use fusion::driver::meta::{FrameMeta, StreamKind};
+use fusion::driver::synthetic::{
+    CameraConfig, ImuConfig, LidarConfig, SyntheticCamera, SyntheticImu, SyntheticLidar,
+};
+use fusion::driver::{spawn_driver_thread, SensorDriver};
+use fusion::node::{
+    FusionNode, NodeConfig, NodeError, ProjectionSpec, StreamSpec, SyncPolicy, Wakeup,
+};
+use fusion::rt::RtConfig;
+use rtfuse_trace::{TraceReader, FLAG_SCHED_FIFO};
+use shm_transport::Subscriber;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "nd{}_{}_{}",
+        std::process::id(),
+        tag,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn watchdog(secs: u64, what: &'static str) {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(secs));
+        eprintln!("WATCHDOG: {what} still running after {secs} s; aborting");
+        std::process::exit(2);
+    });
+}
+
+fn rt(prio: i32) -> RtConfig {
+    RtConfig {
+        fifo_priority: Some(prio),
+        cpu: None,
+        lock_memory: true,
+        prefault_stack_kib: 256,
+    }
+}
+
+fn spec(channel: &str, kind: StreamKind, rate_hz: f64) -> StreamSpec {
+    StreamSpec {
+        channel: channel.into(),
+        kind,
+        rate_hz,
+    }
+}
+
+#[test]
+fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
+    watchdog(90, "node end-to-end test");
+    let stop = Arc::new(AtomicBool::new(false));
+    let cam_cfg = CameraConfig {
+        width: 320,
+        height: 240,
+        rate_hz: 30.0,
+        ..CameraConfig::default()
+    };
+    let (cam, lidar, imu, depth) = (
+        unique("cam"),
+        unique("lidar"),
+        unique("imu"),
+        unique("depth"),
+    );
+    let drivers: Vec<(Box<dyn SensorDriver>, &str)> = vec![
+        (Box::new(SyntheticCamera::new(cam_cfg).unwrap()), &cam),
+        (
+            Box::new(
+                SyntheticLidar::new(LidarConfig {
+                    points_per_scan: 8000,
+                    ..LidarConfig::default()
+                })
+                .unwrap(),
+            ),
+            &lidar,
+        ),
+        (
+            Box::new(
+                SyntheticImu::new(ImuConfig {
+                    rate_hz: 200.0,
+                    ..ImuConfig::default()
+                })
+                .unwrap(),
+            ),
+            &imu,
+        ),
+    ];
+    let threads: Vec<_> = drivers
+        .into_iter()
+        .map(|(d, n)| spawn_driver_thread(d, n, rt(40), stop.clone()).unwrap())
+        .collect();
+    let trace = std::env::temp_dir().join(format!("{}.rtft", unique("trace")));
+    let cfg = NodeConfig {
+        name: "e2e".into(),
+        streams: vec![
+            spec(&cam, StreamKind::Camera, 30.0),
+            spec(&lidar, StreamKind::Lidar, 10.0),
+            spec(&imu, StreamKind::Imu, 200.0),
+        ],
+        // Commensurate driver rates share stamps, so exact pairing works.
+        sync: SyncPolicy::ExactTime { queue_size: 6 },
+        rt: rt(60),
+        wakeup: Wakeup::Sleep {
+            max_wait: Duration::from_millis(10),
+        },
+        projection: Some(ProjectionSpec::synthetic(&cam_cfg)),
+        depth_output: Some(depth.clone()),
+        trace_path: Some(trace.clone()),
+        stats_period: Duration::from_millis(200),
+        ..NodeConfig::demo()
+    };
+    let handle = FusionNode::new(cfg).unwrap().start().unwrap();
+    let mut depth_sub = Subscriber::open(&depth).unwrap();
+    let (mut images, mut finite_px, mut bad_depth) = (0, 0usize, 0usize);
+    let end = Instant::now() + Duration::from_millis(1800);
+    while Instant::now() < end {
+        if let Some(s) = depth_sub
+            .receive_timeout(Duration::from_millis(50))
+            .unwrap()
+        {
+            let meta = FrameMeta::decode(s.user_header(), StreamKind::Depth).unwrap();
+            meta.check_payload(s.payload().len()).unwrap();
+            assert_eq!((meta.width, meta.height), (320, 240));
+            for px in s.payload().chunks_exact(4) {
+                let d = f32::from_le_bytes([px[0], px[1], px[2], px[3]]);
+                if d.is_finite() {
+                    finite_px += 1;
+                    // Inside the 28 × 18 × 4 m room, in front of the camera.
+                    if !(0.01..35.0).contains(&d) {
+                        bad_depth += 1;
+                    }
+                }
+            }
+            images += 1;
+        }
+    }
+    let live = handle.snapshot();
+    assert!(
+        live.rt.is_some() && !live.streams.is_empty(),
+        "live snapshot: {live:?}"
+    );
+    let report = handle.stop().unwrap();
+    stop.store(true, Ordering::Release);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = &report.stats;
+    eprintln!("{s}\ndepth images {images}, finite pixels {finite_px}");
+    assert!(s.sets_fused >= 8, "sets fused {}", s.sets_fused);
+    assert_eq!(s.fuse_errors, 0);
+    assert!(
+        images >= 8 && finite_px > images * 1000,
+        "images {images}, finite pixels {finite_px}"
+    );
+    assert_eq!(bad_depth, 0, "depths outside the room");
+    for st in &s.streams {
+        assert_eq!((st.errors, st.invalid), (0, 0), "{st:?}");
+        assert!(st.received > 0 && st.dma_to_fuse_start.count > 0, "{st:?}");
+        assert!(st.dma_to_fuse_start.p50_ns <= st.dma_to_fuse_start.max_ns);
+    }
+    assert!(
+        s.streams[2].received >= 150,
+        "imu received {}",
+        s.streams[2].received
+    );
+
+    let t = TraceReader::open(&trace).unwrap();
+    assert!(t.complete, "trace has its trailer");
+    assert_eq!(t.lost, 0);
+    let received: u64 = s.streams.iter().map(|x| x.received).sum();
+    assert_eq!(
+        t.records.len() as u64,
+        received,
+        "one record per received sample"
+    );
+    assert_eq!(t.header.streams.len(), 3);
+    assert_eq!(t.header.fusion_policy, report.rt.policy.as_str());
+    let fifo = report.rt.is_fifo();
+    assert!(t
+        .records
+        .iter()
+        .all(|r| (r.flags & FLAG_SCHED_FIFO != 0) == fifo));
+    let fused = t.records.iter().filter(|r| r.t_fuse_start_ns != 0).count() as u64;
+    assert_eq!(
+        fused,
+        2 * s.sets_fused + s.streams[2].received,
+        "pairs plus every IMU sample were fused"
+    );
+    for r in &t.records {
+        assert!(
+            r.t_sensor_ns <= r.t_dma_ns
+                && r.t_dma_ns <= r.t_enqueue_ns
+                && r.t_enqueue_ns <= r.t_dequeue_ns,
+            "{r:?}"
+        );
+        if r.t_fuse_start_ns != 0 {
+            assert!(
+                r.t_dequeue_ns <= r.t_fuse_start_ns && r.t_fuse_start_ns <= r.t_fuse_end_ns,
+                "{r:?}"
+            );
+        }
+    }
+    std::fs::remove_file(&trace).ok();
+}
+
+/// Kills the child on drop so a failing test leaves no process behind.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn driver_process(kind: &str, channel: &str, rate: &str) -> ChildGuard {
+    ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_synth-driver"))
+            .args([kind, channel, "--rate", rate])
+            .spawn()
+            .expect("spawn synth-driver"),
+    )
+}
+
+fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn node_survives_sigkilled_driver_processes_and_reconnects() {
+    watchdog(90, "driver-process test");
+    let (imu, lidar) = (unique("pimu"), unique("plidar"));
+    let cfg = NodeConfig {
+        name: "proc".into(),
+        streams: vec![
+            spec(&imu, StreamKind::Imu, 400.0),
+            spec(&lidar, StreamKind::Lidar, 10.0),
+        ],
+        rt: rt(60),
+        projection: None,
+        ..NodeConfig::demo()
+    };
+    // The node starts first: channels are opened when the drivers create them.
+    let handle = FusionNode::new(cfg).unwrap().start().unwrap();
+    let mut d_imu = driver_process("imu", &imu, "400");
+    let _d_lidar = driver_process("lidar", &lidar, "10");
+    let c = |i| handle.stream_counters(i).unwrap();
+    wait_until("first IMU samples", Duration::from_secs(20), || {
+        c(0).received.get() >= 100
+    });
+    wait_until("first LiDAR scans", Duration::from_secs(20), || {
+        c(1).received.get() >= 2
+    });
+
+    // SIGKILL the IMU driver: its chunks, descriptors and segment are left behind as they were.
+    d_imu.0.kill().unwrap();
+    d_imu.0.wait().unwrap();
+    let before = c(0).received.get();
+    std::thread::sleep(Duration::from_millis(200));
+    let d_imu2 = driver_process("imu", &imu, "400");
+    wait_until(
+        "reconnect to the restarted IMU driver",
+        Duration::from_secs(20),
+        || c(0).reconnects.get() >= 1,
+    );
+    wait_until(
+        "IMU samples from the new driver",
+        Duration::from_secs(20),
+        || c(0).received.get() >= before + 100,
+    );
+    let lidar_mid = c(1).received.get();
+    wait_until("LiDAR kept flowing", Duration::from_secs(20), || {
+        c(1).received.get() > lidar_mid
+    });
+
+    drop(d_imu2);
+    let report = handle.stop().unwrap();
+    eprintln!("{}", report.stats);
+    let s = &report.stats.streams;
+    assert_eq!(s[0].reconnects, 1);
+    assert_eq!((s[0].invalid, s[1].invalid), (0, 0));
+}
+
+#[test]
+fn bad_configurations_are_refused_with_a_clear_message() {
+    let base = NodeConfig::demo();
+    let cases: Vec<(NodeConfig, &str)> = vec![
+        (
+            NodeConfig {
+                streams: vec![],
+                ..base.clone()
+            },
+            "streams",
+        ),
+        (
+            NodeConfig {
+                streams: vec![
+                    spec("a", StreamKind::Camera, 30.0),
+                    spec("b", StreamKind::Camera, 30.0),
+                ],
+                ..base.clone()
+            },
+            "more than one camera",
+        ),
+        (
+            NodeConfig {
+                streams: vec![spec("a/b", StreamKind::Imu, 30.0)],
+                ..base.clone()
+            },
+            "not a valid channel name",
+        ),
+        (
+            NodeConfig {
+                streams: vec![
+                    spec("a", StreamKind::Imu, 1.0),
+                    spec("a", StreamKind::Lidar, 1.0),
+                ],
+                ..base.clone()
+            },
+            "listed twice",
+        ),
+        (
+            NodeConfig {
+                streams: vec![spec("a", StreamKind::Imu, 0.0)],
+                ..base.clone()
+            },
+            "must be positive",
+        ),
+        (
+            NodeConfig {
+                sync: SyncPolicy::ExactTime { queue_size: 0 },
+                ..base.clone()
+            },
+            "queue size",
+        ),
+        (
+            NodeConfig {
+                sync: SyncPolicy::ApproximateTime {
+                    queue_size: 3,
+                    age_penalty: -1.0,
+                    max_interval_ns: None,
+                },
+                ..base.clone()
+            },
+            "age penalty",
+        ),
+    ];
+    for (cfg, expect) in cases {
+        match FusionNode::new(cfg) {
+            Err(NodeError::Config(m)) => {
+                assert!(m.contains(expect), "{m:?} should mention {expect:?}")
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("accepted a configuration that should mention {expect:?}"),
+        }
+    }
+}
