@@ -308,6 +308,15 @@ impl Profile {
     }
 
     /// Predicts ΔL for moving `bytes` over `path`.
+    ///
+    /// # Examples
+    /// ```
+    /// use gpu_bridge::{Path, Profile};
+    ///
+    /// let e = Profile::pcie4_x16_default().estimate(Path::Bounce, 2_500_000);
+    /// assert_eq!(e.wire_ns.round(), 100_000.0); // the DMA leg at 25 GB/s
+    /// assert!(e.total_ns() > e.wire_ns + e.host_copy_ns); // plus setup and sync
+    /// ```
     pub fn estimate(&self, path: Path, bytes: u64) -> Estimate {
         let link = self.link(path);
         let (host_copy_ns, mut provenance) = if path == Path::Bounce {

@@ -209,6 +209,25 @@ impl Policy {
 
     /// Chooses the path for a stream.
     ///
+    /// # Examples
+    /// ```
+    /// use gpu_bridge::{Path, Policy, Profile, Source, StreamConfig};
+    ///
+    /// let policy = Policy::new(Profile::pcie4_x16_default());
+    /// let choice = policy.choose(&StreamConfig {
+    ///     name: "camera".into(),
+    ///     frame_bytes: 2_500_000,
+    ///     slab_bytes: 16 << 20,
+    ///     slab_registered: true,
+    ///     source: Source::HostSlab,
+    ///     forced: None,
+    /// })?;
+    /// assert_eq!(choice.path(), Path::PeerDma);
+    /// assert!(choice.delta_l_ns() >= 100_000); // 2.5 MB / 25 GB/s = 100 µs, plus setup
+    /// println!("{}", choice.explain());
+    /// # Ok::<(), gpu_bridge::BridgeError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`BridgeError::PathUnavailable`] when the forced path cannot carry the stream.
     pub fn choose(&self, cfg: &StreamConfig) -> Result<Choice, BridgeError> {

@@ -220,9 +220,10 @@ fn host_backend_moves_every_path_intact() {
 #[test]
 fn host_backend_detects_a_chunk_reused_before_its_event() {
     with_watchdog(LIMIT, || {
-        // A slow modeled link so the transfer is surely still in flight.
+        // A slow modeled link (2 s) so the transfer is surely still in flight when the
+        // chunk is rewritten, even on a loaded machine.
         let mut p = Profile::pcie4_x16_default();
-        p.peer_dma.setup_ns = 50e6;
+        p.peer_dma.setup_ns = 2e9;
         let mut h = HostBackend::new(p);
         let shm = ShmSlab::new(1 << 16);
         // SAFETY: `shm` outlives the registration.
