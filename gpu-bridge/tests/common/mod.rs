@@ -58,6 +58,11 @@ impl ShmSlab {
         }
     }
 
+    /// The POSIX name, e.g. "/gpu-bridge-test-1-0" (the file is /dev/shm/<name without '/'>).
+    pub fn name(&self) -> &str {
+        self.name.to_str().unwrap_or_default()
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
