@@ -56,13 +56,21 @@ fn draw_terms(root: &Area<'_>, bounds: &[&StreamBound]) -> Result<(), DrawErr> {
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(110)
-        .build_cartesian_2d(0.0..xmax, 0.0..n as f64)?;
+        .build_cartesian_2d(0.0..xmax, -0.5..n as f64 - 0.5)?;
     let names: Vec<String> = bounds.iter().map(|b| b.name.clone()).collect();
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .y_label_formatter(&|y| names.get(y.floor() as usize).cloned().unwrap_or_default())
+        .y_label_formatter(&|y| {
+            // Bar i is centred on y = i; label only the ticks that fall there.
+            let i = y.round();
+            if (y - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
         .x_desc("µs")
         .draw()?;
     for (i, b) in bounds.iter().enumerate() {
@@ -70,7 +78,7 @@ fn draw_terms(root: &Area<'_>, bounds: &[&StreamBound]) -> Result<(), DrawErr> {
         for (k, (_, v)) in b.terms.named().iter().enumerate() {
             let w = us(*v as f64);
             chart.draw_series(std::iter::once(Rectangle::new(
-                [(x, i as f64 + 0.2), (x + w, i as f64 + 0.8)],
+                [(x, i as f64 - 0.3), (x + w, i as f64 + 0.3)],
                 TERM_COLOURS[k].filled(),
             )))?;
             x += w;
