@@ -114,6 +114,20 @@ pub struct ChannelConfig {
     pub huge_pages: HugePages,
     /// Type carried, for typed channels (`None` for byte channels).
     pub type_info: Option<TypeInfo>,
+    /// Publish from memory the driver brings (a DMA buffer exported as a file, a hugetlbfs file, a
+    /// device node): the chunks live in that file instead of the segment. `None`: in the segment.
+    pub external_slab: Option<ExternalSlab>,
+}
+
+/// A driver-provided memory region that holds the chunks. Every party maps it by path, so it must
+/// be a file all of them can open read-write (owned by the same user), at least
+/// `offset + chunk_count × chunk_stride` bytes long; `offset` a multiple of 4096 and of `alignment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalSlab {
+    /// Path of the region (at most 255 bytes).
+    pub path: std::path::PathBuf,
+    /// Byte offset of chunk 0 in it.
+    pub offset: u64,
 }
 
 impl Default for ChannelConfig {
@@ -130,6 +144,7 @@ impl Default for ChannelConfig {
             memory_lock: MemoryLock::BestEffort,
             huge_pages: HugePages::Off,
             type_info: None,
+            external_slab: None,
         }
     }
 }

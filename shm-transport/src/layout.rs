@@ -14,7 +14,9 @@
 //! from the header's geometry and refuses a header whose stored offsets disagree: after that check
 //! every access is in bounds by construction.
 
-use crate::config::{ChannelConfig, Footprint, OverflowPolicy, TypeInfo, WakeupPolicy};
+use crate::config::{
+    ChannelConfig, ExternalSlab, Footprint, OverflowPolicy, TypeInfo, WakeupPolicy,
+};
 use crate::ring::{RingIndices, Slot};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::CreateError;
@@ -82,6 +84,11 @@ pub(crate) struct SegmentHeader {
     pub type_size: u64,
     pub type_align: u64,
     pub type_name: [u8; 128],
+    /// 1 when the chunks live in an external region (`ext_path` at `ext_offset`).
+    pub external: u32,
+    pub _pad1: u32,
+    pub ext_offset: u64,
+    pub ext_path: [u8; 256],
     /// `READY` once the creator has initialised everything (Release); 0 before.
     pub ready: AtomicU32,
     /// `PUB_ALIVE`, then `PUB_CLOSED` after a graceful close.
@@ -141,6 +148,9 @@ pub(crate) struct Layout {
     pub chunks_offset: u64,
     pub total_size: u64,
     pub type_info: Option<TypeInfo>,
+    /// Chunks in a driver-provided region instead of the segment (`chunks_offset` is then 0 and
+    /// chunk offsets are relative to `external.offset` in that file).
+    pub external: Option<ExternalSlab>,
 }
 
 fn round_up(v: u64, a: u64) -> Option<u64> {
@@ -208,11 +218,30 @@ impl Layout {
         let uhdr_offset = subs_offset + sub_stride * cfg.max_subscribers as u64;
         let user_header_stride = round_up(cfg.user_header_size as u64, 64).ok_or_else(too_big)?;
         let uhdr_end = uhdr_offset + user_header_stride * cfg.chunk_count as u64;
-        let chunks_offset = round_up(uhdr_end, alignment.max(PAGE)).ok_or_else(too_big)?;
-        let end = chunk_stride
+        let slab_len = chunk_stride
             .checked_mul(cfg.chunk_count as u64)
-            .and_then(|s| s.checked_add(chunks_offset))
             .ok_or_else(too_big)?;
+        let (chunks_offset, end) = match &cfg.external_slab {
+            None => {
+                let off = round_up(uhdr_end, alignment.max(PAGE)).ok_or_else(too_big)?;
+                (off, off.checked_add(slab_len).ok_or_else(too_big)?)
+            }
+            Some(ext) => {
+                if ext.offset % PAGE != 0 || ext.offset % alignment != 0 {
+                    return Err(invalid(format!(
+                        "external slab offset {} must be a multiple of 4096 and of the alignment",
+                        ext.offset
+                    )));
+                }
+                let len = ext.path.as_os_str().len();
+                if len == 0 || len > 255 {
+                    return Err(invalid(format!(
+                        "external slab path must be 1..=255 bytes, got {len}"
+                    )));
+                }
+                (0, uhdr_end)
+            }
+        };
         let total_size = round_up(end, if huge { HUGE_PAGE } else { PAGE }).ok_or_else(too_big)?;
         if total_size > isize::MAX as u64 / 2 {
             return Err(too_big());
@@ -236,6 +265,7 @@ impl Layout {
             chunks_offset,
             total_size,
             type_info: cfg.type_info.clone(),
+            external: cfg.external_slab.clone(),
         })
     }
 
@@ -288,6 +318,20 @@ impl Layout {
         h.uhdr_offset = self.uhdr_offset;
         h.chunks_offset = self.chunks_offset;
         h.type_name = [0; 128];
+        h.ext_path = [0; 256];
+        match &self.external {
+            Some(ext) => {
+                use std::os::unix::ffi::OsStrExt;
+                let b = ext.path.as_os_str().as_bytes();
+                h.external = 1;
+                h.ext_offset = ext.offset;
+                h.ext_path[..b.len()].copy_from_slice(b);
+            }
+            None => {
+                h.external = 0;
+                h.ext_offset = 0;
+            }
+        }
         if let Some(t) = &self.type_info {
             h.type_size = t.size;
             h.type_align = t.align;
@@ -326,7 +370,26 @@ impl Layout {
                 align: h.type_align,
             })
         };
+        let external_slab = match h.external {
+            0 => None,
+            1 => {
+                use std::os::unix::ffi::OsStrExt;
+                let end = h
+                    .ext_path
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(h.ext_path.len());
+                let path =
+                    std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&h.ext_path[..end]));
+                Some(ExternalSlab {
+                    path,
+                    offset: h.ext_offset,
+                })
+            }
+            x => return Err(format!("unknown external-slab flag {x}")),
+        };
         let cfg = ChannelConfig {
+            external_slab,
             chunk_size: usize::try_from(h.chunk_size)
                 .map_err(|_| "chunk_size overflows".to_string())?,
             chunk_count: h.chunk_count,
@@ -406,6 +469,9 @@ pub(crate) struct HeaderCopy {
     pub type_size: u64,
     pub type_align: u64,
     pub type_name: [u8; 128],
+    pub external: u32,
+    pub ext_offset: u64,
+    pub ext_path: [u8; 256],
 }
 
 impl HeaderCopy {
@@ -450,6 +516,9 @@ impl HeaderCopy {
             type_size: rd!(type_size),
             type_align: rd!(type_align),
             type_name: rd!(type_name),
+            external: rd!(external),
+            ext_offset: rd!(ext_offset),
+            ext_path: rd!(ext_path),
         }
     }
 }

@@ -68,8 +68,8 @@ mod wakeup;
 
 #[cfg(not(loom))]
 pub use config::{
-    human_bytes, ChannelConfig, Footprint, HugePages, MemoryLock, OverflowPolicy, TypeInfo,
-    WakeupPolicy,
+    human_bytes, ChannelConfig, ExternalSlab, Footprint, HugePages, MemoryLock, OverflowPolicy,
+    TypeInfo, WakeupPolicy,
 };
 #[cfg(not(loom))]
 pub use descriptor::{Descriptor, DescriptorError};

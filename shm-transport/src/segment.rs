@@ -84,6 +84,8 @@ pub(crate) struct Segment {
     pub channel: String,
     pub fd: OwnedFd,
     map: MmapRaw,
+    /// The driver-provided region holding the chunks, when the channel uses one.
+    ext: Option<MmapRaw>,
     pub layout: Layout,
     pub locked: bool,
     pub inode: u64,
@@ -201,6 +203,56 @@ fn map(
     Ok((map, locked))
 }
 
+/// Maps a driver-provided slab region, after checking its owner and size.
+fn map_external(
+    ext: &crate::config::ExternalSlab,
+    len: u64,
+    lock: MemoryLock,
+) -> Result<(MmapRaw, bool), String> {
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&ext.path)
+        .map_err(|e| format!("external slab {}: {e}", ext.path.display()))?;
+    let md = file
+        .metadata()
+        .map_err(|e| format!("external slab {}: {e}", ext.path.display()))?;
+    if md.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(format!(
+            "external slab {} belongs to uid {}, not us",
+            ext.path.display(),
+            md.uid()
+        ));
+    }
+    let need = ext.offset.saturating_add(len);
+    // Device nodes report size 0; regular files and shm objects must be large enough.
+    if md.is_file() && md.len() < need {
+        return Err(format!(
+            "external slab {} has {} bytes, the channel needs {need} (offset {} + {len})",
+            ext.path.display(),
+            md.len(),
+            ext.offset
+        ));
+    }
+    let map = MmapOptions::new()
+        .offset(ext.offset)
+        .len(len as usize)
+        .populate()
+        .map_raw(&file)
+        .map_err(|e| format!("external slab {}: map: {e}", ext.path.display()))?;
+    let locked = match lock {
+        MemoryLock::Off => false,
+        MemoryLock::BestEffort => map.lock().is_ok(),
+        MemoryLock::Required => {
+            map.lock()
+                .map_err(|e| format!("external slab {}: mlock: {e}", ext.path.display()))?;
+            true
+        }
+    };
+    Ok((map, locked))
+}
+
 impl Segment {
     /// Creates the segment of `channel` with O_EXCL, replacing a stale one whose publisher is dead.
     pub fn create(channel: &str, layout: Layout, lock: MemoryLock) -> Result<Segment, CreateError> {
@@ -257,12 +309,21 @@ impl Segment {
                     CreateError::Io(e)
                 }
             })?;
+        let slab_len = layout.chunk_stride * layout.chunk_count as u64;
+        let (ext, locked) = match &layout.external {
+            None => (None, locked),
+            Some(e) => {
+                let (m, l) = map_external(e, slab_len, lock).map_err(CreateError::InvalidConfig)?;
+                (Some(m), locked && l)
+            }
+        };
         let st = fstat(&fd).map_err(|e| CreateError::Io(io_err(e)))?;
         let pid = std::process::id();
         let seg = Segment {
             channel: channel.into(),
             fd,
             map,
+            ext,
             layout,
             locked,
             inode: st.st_ino,
@@ -360,10 +421,23 @@ impl Segment {
                     OpenError::Io(e)
                 }
             })?;
+        let slab_len = layout.chunk_stride * layout.chunk_count as u64;
+        let (ext, locked) = match &layout.external {
+            None => (None, locked),
+            Some(e) => {
+                let (m, l) =
+                    map_external(e, slab_len, lock).map_err(|reason| OpenError::Incompatible {
+                        channel: channel.into(),
+                        reason,
+                    })?;
+                (Some(m), locked && l)
+            }
+        };
         Ok(Segment {
             channel: channel.into(),
             fd,
             map,
+            ext,
             layout,
             locked,
             inode: st.st_ino,
@@ -435,9 +509,18 @@ impl Segment {
     /// Pointer to chunk `c`'s payload.
     pub fn chunk_ptr(&self, c: u32) -> *mut u8 {
         assert!(c < self.layout.chunk_count);
-        let off = self.layout.chunks_offset + self.layout.chunk_stride * c as u64;
-        // SAFETY: `c < chunk_count`: in bounds of the validated layout.
-        unsafe { self.base().add(off as usize) }
+        let off = self.layout.chunk_stride * c as u64;
+        // SAFETY: `c < chunk_count`, so `off + chunk_stride` is within the slab (validated layout,
+        // and the external mapping was made exactly `chunk_count × chunk_stride` long).
+        unsafe { self.slab_base().add(off as usize) }
+    }
+
+    fn slab_base(&self) -> *mut u8 {
+        match &self.ext {
+            Some(m) => m.as_mut_ptr(),
+            // SAFETY: chunks_offset is inside the segment mapping (validated layout).
+            None => unsafe { self.base().add(self.layout.chunks_offset as usize) },
+        }
     }
 
     /// Pointer to chunk `c`'s user header.
@@ -451,11 +534,7 @@ impl Segment {
     /// The slab: base and length of the chunk area (for GPU registration and DMA).
     pub fn slab(&self) -> (*mut u8, usize) {
         let len = self.layout.chunk_stride * self.layout.chunk_count as u64;
-        // SAFETY: chunks_offset is inside the mapping (validated layout).
-        (
-            unsafe { self.base().add(self.layout.chunks_offset as usize) },
-            len as usize,
-        )
+        (self.slab_base(), len as usize)
     }
 
     /// Removes the name if it still refers to this segment's object (never someone else's newer one).

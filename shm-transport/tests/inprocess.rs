@@ -341,3 +341,43 @@ fn footprint_reports_pinned_memory_and_waste() {
     );
     assert!(f.to_string().contains("pinned"));
 }
+
+#[test]
+fn driver_brings_its_own_memory_region() {
+    // A driver-provided region: here a file in /dev/shm standing in for an exported DMA buffer.
+    let region = format!("/dev/shm/rtfuse-test-region-{}", std::process::id());
+    let chunk = 8192usize;
+    std::fs::write(&region, vec![0u8; 4096 + 4 * chunk]).unwrap();
+    let name = unique("ext");
+    let c = ChannelConfig {
+        chunk_size: chunk,
+        chunk_count: 4,
+        external_slab: Some(ExternalSlab {
+            path: region.clone().into(),
+            offset: 4096,
+        }),
+        ..ChannelConfig::default()
+    };
+    let mut p = Publisher::create(&name, &c).unwrap();
+    let mut s = Subscriber::open(&name).unwrap();
+    let (base, len, stride) = p.slab();
+    assert_eq!((len, stride), (4 * chunk, chunk));
+    let mut m = p.loan().unwrap();
+    let idx = m.chunk_index() as usize;
+    m.payload_mut()[..4].copy_from_slice(b"dma!");
+    m.set_len(4);
+    m.publish().unwrap();
+    // The bytes really live in the driver's file, at the chunk's offset.
+    let file = std::fs::read(&region).unwrap();
+    assert_eq!(&file[4096 + idx * chunk..4096 + idx * chunk + 4], b"dma!");
+    assert!(!base.is_null());
+    assert_eq!(s.receive().unwrap().unwrap().payload(), b"dma!");
+    // Too small a region is refused with the sizes.
+    let small = ChannelConfig {
+        chunk_count: 64,
+        ..c
+    };
+    let e = Publisher::create(&unique("ext2"), &small).err().unwrap();
+    assert!(e.to_string().contains("needs"), "{e}");
+    std::fs::remove_file(&region).unwrap();
+}
