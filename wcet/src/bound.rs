@@ -328,6 +328,13 @@ pub fn analyze(input: &AnalysisInput) -> Result<BoundReport, BoundError> {
                     format!("fusion-core utilisation {utilisation:.3} > 1")
                 }
                 TaskStatus::Unbounded {
+                    reason: Unbounded::IterationLimit { jobs },
+                } => {
+                    format!(
+                        "analysis stopped at its iteration limit ({jobs} jobs in the busy window)"
+                    )
+                }
+                TaskStatus::Unbounded {
                     reason: Unbounded::NoFixedPoint { horizon_ns },
                 } => {
                     format!("busy window does not close below {horizon_ns} ns")

@@ -26,6 +26,11 @@ use serde::{Deserialize, Serialize};
 
 /// Most `per_q` entries kept in a [`BusyWindow`] (the analysis itself visits every q).
 pub const MAX_Q_DETAILS: usize = 32;
+/// Most jobs of the task under analysis one busy window may hold before the analysis gives up
+/// (and reports [`Unbounded::IterationLimit`], never a number).
+pub const MAX_JOBS: u64 = 1_000_000;
+/// Most steps of one fixed-point iteration before it gives up the same way.
+pub const MAX_STEPS: u32 = 1_000_000;
 
 /// One fixed-priority task (or, for the fusion thread, one stream's work). Times in nanoseconds
 /// (or any one unit used consistently).
@@ -277,6 +282,12 @@ pub enum Unbounded {
         /// The iteration bound.
         horizon_ns: u64,
     },
+    /// The busy window holds more than [`MAX_JOBS`] jobs, or an iteration took more than
+    /// [`MAX_STEPS`] steps: the analysis stops rather than run for hours.
+    IterationLimit {
+        /// Jobs in the busy window, where that was the limit hit.
+        jobs: u64,
+    },
 }
 
 /// Verdict for one task.
@@ -372,19 +383,21 @@ pub fn utilisation<'a>(tasks: impl Iterator<Item = &'a Task>) -> f64 {
     tasks.map(|t| t.c as f64 / t.t as f64).sum()
 }
 
-/// Least fixed point of `x = f(x)` from `start`, or `None` past `horizon`.
-fn fixed_point(start: u64, horizon: u64, f: impl Fn(u64) -> u64) -> Option<u64> {
+/// Least fixed point of `x = f(x)` from `start`: `Ok(None)` past `horizon`, `Err(())` after
+/// [`MAX_STEPS`] steps.
+fn fixed_point(start: u64, horizon: u64, f: impl Fn(u64) -> u64) -> Result<Option<u64>, ()> {
     let mut x = start;
-    loop {
+    for _ in 0..MAX_STEPS {
         let next = f(x);
         if next > horizon {
-            return None;
+            return Ok(None);
         }
         if next == x {
-            return Some(x);
+            return Ok(Some(x));
         }
         x = next;
     }
+    Err(())
 }
 
 fn demand(hep: &[&Task], w: u64) -> u64 {
@@ -422,24 +435,35 @@ pub fn analyze_task(tua: &Task, hep: &[&Task], horizon: u64) -> TaskResult {
             .saturating_add(eta(l, tua.t, tua.j).saturating_mul(tua.c))
             .saturating_add(demand(hep, l))
     });
-    let Some(length) = length else {
-        return unbounded(Unbounded::NoFixedPoint {
-            horizon_ns: horizon,
-        });
+    let length = match length {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return unbounded(Unbounded::NoFixedPoint {
+                horizon_ns: horizon,
+            })
+        }
+        Err(()) => return unbounded(Unbounded::IterationLimit { jobs: 0 }),
     };
     let jobs = eta(length, tua.t, tua.j).max(1);
+    if jobs > MAX_JOBS {
+        return unbounded(Unbounded::IterationLimit { jobs });
+    }
     let mut per_q = Vec::new();
     let mut worst: Option<QResult> = None;
     let mut w = 0u64;
     let mut worst_release = 0u64;
     for q in 0..jobs {
         let own = tua.b.saturating_add((q + 1).saturating_mul(tua.c));
-        let Some(fin) = fixed_point(own.max(w).max(1), horizon, |w| {
+        let fin = match fixed_point(own.max(w).max(1), horizon, |w| {
             own.saturating_add(demand(hep, w))
-        }) else {
-            return unbounded(Unbounded::NoFixedPoint {
-                horizon_ns: horizon,
-            });
+        }) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return unbounded(Unbounded::NoFixedPoint {
+                    horizon_ns: horizon,
+                })
+            }
+            Err(()) => return unbounded(Unbounded::IterationLimit { jobs }),
         };
         w = fin;
         let response = fin
@@ -546,6 +570,39 @@ mod tests {
         let r = analyze_set(&[t("a", 5, 10, 2), t("b", 10, 20, 1)], None).unwrap();
         assert_eq!(r.tasks[1].response_ns, Some(20));
         assert!(r.schedulable);
+    }
+
+    #[test]
+    fn huge_busy_windows_stop_at_the_iteration_limit() {
+        // U = 1 − 1e-9 with a 1 ns task: the window closes only after ~1e9 jobs.
+        let r = analyze_set(
+            &[
+                t("fast", 999_999_999, 1_000_000_000, 2),
+                t("slow", 1, 1_000_000_000_000, 1),
+            ],
+            Some(u64::MAX / 4),
+        )
+        .unwrap();
+        assert!(r.tasks.iter().all(|t| t.response_ns.is_some()
+            || matches!(
+                t.status,
+                TaskStatus::Unbounded {
+                    reason: Unbounded::IterationLimit { .. }
+                }
+            )));
+        let many = analyze_set(&[t("hi", 1, 3, 2), t("lo", 2, 3, 1)], Some(u64::MAX / 4)).unwrap();
+        assert_eq!(many.tasks[1].response_ns, Some(3)); // U = 1, harmonic: closes at once
+        let bursty = Task {
+            j: 1 << 40,
+            ..t("burst", 1, 2, 1)
+        };
+        let r = analyze_set(&[bursty], Some(u64::MAX / 4)).unwrap();
+        assert!(matches!(
+            r.tasks[0].status,
+            TaskStatus::Unbounded {
+                reason: Unbounded::IterationLimit { .. }
+            }
+        ));
     }
 
     #[test]
