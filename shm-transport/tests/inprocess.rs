@@ -381,3 +381,43 @@ fn driver_brings_its_own_memory_region() {
     assert!(e.to_string().contains("needs"), "{e}");
     std::fs::remove_file(&region).unwrap();
 }
+
+#[test]
+fn huge_pages_if_available_or_a_clear_refusal() {
+    let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+        .unwrap_or_default();
+    let allowed = ["[always]", "[within_size]", "[advise]", "[force]"]
+        .iter()
+        .any(|m| thp.contains(m));
+    let base = ChannelConfig {
+        chunk_size: 1 << 20,
+        chunk_count: 4,
+        ..ChannelConfig::default()
+    };
+    // IfAvailable always works; with huge pages allowed the segment is rounded to 2 MiB.
+    let c = ChannelConfig {
+        huge_pages: HugePages::IfAvailable,
+        ..base.clone()
+    };
+    let f = c.footprint().unwrap();
+    assert_eq!(
+        f.pinned_bytes % (2 << 20) == 0,
+        allowed,
+        "{f} with shmem_enabled = {thp}"
+    );
+    let _p = Publisher::create(&unique("huge1"), &c).unwrap();
+    let r = Publisher::create(
+        &unique("huge2"),
+        &ChannelConfig {
+            huge_pages: HugePages::Required,
+            ..base
+        },
+    );
+    if allowed {
+        assert!(r.is_ok());
+    } else {
+        let e = r.err().unwrap();
+        assert!(matches!(e, CreateError::HugePagesUnavailable), "{e}");
+        assert!(e.to_string().contains("shmem_enabled"));
+    }
+}
