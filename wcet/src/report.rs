@@ -226,7 +226,10 @@ pub fn build(input: &AnalysisInput, bounds: &BoundReport, traces: &[TraceReader]
                 bound: b.clone(),
                 stages: o.map(|o| o.stages.clone()).unwrap_or_default(),
                 observed_max_ns: max,
-                margin_ns: max.map(|m| b.bound_ns as i64 - m as i64),
+                margin_ns: max.map(|m| {
+                    let d = i128::from(b.bound_ns) - i128::from(m);
+                    i64::try_from(d).unwrap_or(if d < 0 { i64::MIN } else { i64::MAX })
+                }),
                 ratio: max
                     .filter(|&m| m > 0)
                     .map(|m| (b.bound_ns as f64 / m as f64 * 1000.0).round() / 1000.0),
