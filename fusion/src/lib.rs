@@ -23,3 +23,5 @@ pub mod synth;
 pub mod sync;
 /// LiDAR → camera projection: depth image and coloured point cloud.
 pub mod projection;
+/// Extended Kalman filter over IMU and odometry in the manner of robot_localization.
+pub mod ekf;
