@@ -3,6 +3,10 @@
 pub mod vlp16;
 /// UDP reception (`recvmmsg`) and the VLP-16 UDP pipeline.
 pub mod udp;
+/// ROS 2 messages handled by MCAP replay and output: decoding and layout checks.
+pub mod mcap_msgs;
+/// Replay of rosbag2-style MCAP files into sinks (shared-memory channels).
+pub mod mcap_replay;
 /// Real-time set-up of a thread (SCHED_FIFO, affinity, mlockall, stack prefault) and clocks.
 pub mod rt;
 /// Per-stream counters and HDR latency histograms, and the stats worker.

@@ -336,31 +336,33 @@ impl Default for DecoderConfig {
 
 /// Precomputed trigonometry: sin/cos per 0.01° of azimuth and per laser elevation.
 struct Tables {
-    sin_az: Vec<f32>,
-    cos_az: Vec<f32>,
+    /// (sin, cos) per 0.01° of azimuth, 36000 entries.
+    sin_cos_az: Vec<(f32, f32)>,
     cos_el: [f32; LASERS],
     sin_el: [f32; LASERS],
     /// Firing offset of channel `c` (0..31) from the start of its block, in ns.
     offset_ns: [u32; CHANNELS_PER_BLOCK],
+    /// The same in seconds.
+    offset_s: [f32; CHANNELS_PER_BLOCK],
 }
 
 impl Tables {
     fn new() -> Self {
-        let (sin_az, cos_az) = (0..AZIMUTH_FULL)
+        let sin_cos_az = (0..AZIMUTH_FULL)
             .map(|a| (f64::from(a) / 100.0).to_radians().sin_cos())
             .map(|(s, c)| (s as f32, c as f32))
-            .unzip();
+            .collect();
         let el = ELEVATION_DEG.map(|d| f64::from(d).to_radians());
         let mut offset_ns = [0; CHANNELS_PER_BLOCK];
         for (c, o) in offset_ns.iter_mut().enumerate() {
             *o = (c / LASERS) as u32 * SEQUENCE_PERIOD_NS + (c % LASERS) as u32 * LASER_PERIOD_NS;
         }
         Self {
-            sin_az,
-            cos_az,
+            sin_cos_az,
             cos_el: el.map(|e| e.cos() as f32),
             sin_el: el.map(|e| e.sin() as f32),
             offset_ns,
+            offset_s: offset_ns.map(|o| (f64::from(o) * 1e-9) as f32),
         }
     }
 }
@@ -429,6 +431,9 @@ pub struct RotationAssembler {
     last_stamp_us: Option<u32>,
     current: CloudInfo,
     stats: DecodeStats,
+    /// Azimuth increment (0.01°) of each channel for the gap `interp_gap`.
+    interp: [u32; CHANNELS_PER_BLOCK],
+    interp_gap: Option<u32>,
 }
 
 impl RotationAssembler {
@@ -442,6 +447,8 @@ impl RotationAssembler {
             last_stamp_us: None,
             current: CloudInfo::default(),
             stats: DecodeStats::default(),
+            interp: [0; CHANNELS_PER_BLOCK],
+            interp_gap: None,
         }
     }
 
@@ -543,7 +550,6 @@ impl RotationAssembler {
         out: &mut [u8],
     ) {
         let step = self.cfg.layout.point_step();
-        let t = &self.tables;
         let gap = pkt.gap(block);
         let seq0 = pkt.sequence_of_block(block);
         let block_ns = u64::from(seq0) * u64::from(SEQUENCE_PERIOD_NS);
@@ -558,7 +564,17 @@ impl RotationAssembler {
             return;
         }
         let cloud_start_ns = self.current.first_time_us * 1000;
-        let period2 = 2 * SEQUENCE_PERIOD_NS;
+        if self.interp_gap != Some(gap) {
+            // Precision azimuth: block azimuth + gap × (firing offset / two sequences), rounded.
+            let period2 = 2 * SEQUENCE_PERIOD_NS;
+            for (i, o) in self.interp.iter_mut().zip(self.tables.offset_ns) {
+                *i = (gap * o + period2 / 2) / period2;
+            }
+            self.interp_gap = Some(gap);
+        }
+        let t = &self.tables;
+        let block_s = (first_ns.saturating_sub(cloud_start_ns) as f64 * 1e-9) as f32;
+        let with_ring_time = self.cfg.layout == PointLayout::XyzIRingTime;
         let base = block * 100 + 4;
         let mut at = self.current.bytes;
         for c in 0..CHANNELS_PER_BLOCK {
@@ -572,31 +588,28 @@ impl RotationAssembler {
                     continue;
                 }
             }
-            let offset_ns = t.offset_ns[c];
-            // Precision azimuth: block azimuth + gap × (firing offset / two sequences), rounded.
-            let a = (az + (gap * offset_ns + period2 / 2) / period2) % AZIMUTH_FULL;
+            let mut a = (az + self.interp[c]) as usize;
+            if a >= AZIMUTH_FULL as usize {
+                a -= AZIMUTH_FULL as usize;
+            }
             let (x, y, z) = if raw == 0 {
                 (f32::NAN, f32::NAN, f32::NAN)
             } else {
                 let r = f32::from(raw) * DISTANCE_UNIT_M;
                 let xy = r * t.cos_el[laser];
-                (
-                    xy * t.sin_az[a as usize],
-                    xy * t.cos_az[a as usize],
-                    r * t.sin_el[laser],
-                )
+                let (sin, cos) = t.sin_cos_az.get(a).copied().unwrap_or((0.0, 1.0));
+                (xy * sin, xy * cos, r * t.sin_el[laser])
             };
-            let rec = &mut out[at..at + step];
+            let mut rec = [0u8; 24];
             rec[0..4].copy_from_slice(&x.to_le_bytes());
             rec[4..8].copy_from_slice(&y.to_le_bytes());
             rec[8..12].copy_from_slice(&z.to_le_bytes());
             rec[12..16].copy_from_slice(&f32::from(refl).to_le_bytes());
-            if self.cfg.layout == PointLayout::XyzIRingTime {
-                let time_ns = (first_ns + u64::from(offset_ns)).saturating_sub(cloud_start_ns);
+            if with_ring_time {
                 rec[16..18].copy_from_slice(&ring_of_laser(laser).to_le_bytes());
-                rec[18..20].copy_from_slice(&[0, 0]);
-                rec[20..24].copy_from_slice(&((time_ns as f64 * 1e-9) as f32).to_le_bytes());
+                rec[20..24].copy_from_slice(&(block_s + t.offset_s[c]).to_le_bytes());
             }
+            out[at..at + step].copy_from_slice(&rec[..step]);
             at += step;
             self.current.points += 1;
         }
