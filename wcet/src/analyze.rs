@@ -135,8 +135,8 @@ impl StreamObservation {
 pub struct Observations {
     /// Traces read.
     pub traces: usize,
-    /// True when every trace is complete, lost nothing and has no sequence gaps, and every
-    /// record carries both stamps.
+    /// True when every trace is complete, lost nothing and has no sequence gaps, every record
+    /// carries both stamps, and the fusion thread ran under SCHED_FIFO (where the header says).
     pub certified: bool,
     /// Why not, one line per reason.
     pub not_certified_because: Vec<String>,
@@ -167,6 +167,12 @@ pub fn observe(traces: &[TraceReader]) -> Observations {
             reasons.push(format!(
                 "trace {ti}: {} records lost by the trace writer",
                 tr.lost
+            ));
+        }
+        if !tr.header.fusion_policy.is_empty() && tr.header.fusion_policy != "SCHED_FIFO" {
+            reasons.push(format!(
+                "trace {ti}: the fusion thread ran under {}, not SCHED_FIFO as the analysis assumes",
+                tr.header.fusion_policy
             ));
         }
         if tr.trailing_bytes > 0 {
@@ -301,5 +307,13 @@ mod tests {
         );
         let cut = observe(&[trace(&[1, 2], false)]);
         assert!(cut.not_certified_because[0].contains("incomplete"));
+        let mut other = trace(&[1, 2], true);
+        other.header.fusion_policy = "SCHED_OTHER".into();
+        let other = observe(&[other]);
+        assert!(
+            other.not_certified_because[0].contains("SCHED_OTHER"),
+            "{:?}",
+            other.not_certified_because
+        );
     }
 }
