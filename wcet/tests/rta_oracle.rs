@@ -230,3 +230,26 @@ fn pycpa_spp_example() {
     assert_eq!(finishes, vec![11, 20, 31, 40]);
     assert_eq!(r2.tasks[1].response_from_release_ns, Some(20));
 }
+
+/// SchedCAT (B. Brandenburg's schedulability toolkit) reference bounds, as used by the
+/// response-time-analysis crate's `fp_fp_rta_schedcat` test: (C, T, expected R), highest
+/// priority first, implicit deadlines.
+#[test]
+fn schedcat_reference_sets() {
+    #[rustfmt::skip]
+    let sets: [&[(u64, u64, u64)]; 4] = [
+        &[(5995, 43000, 5995), (2497, 44000, 8492), (18376, 52000, 26868), (7724, 55000, 34592)],
+        &[(2693, 84000, 2693), (1340, 92000, 4033), (462, 34000, 4495), (438, 39000, 4933),
+          (1350, 32000, 6283), (1080, 12000, 7363), (6083, 91000, 14526), (550, 57000, 15076),
+          (3486, 68000, 18562), (4916, 81000, 23478)],
+        &[(1274, 13000, 1274), (5840, 16000, 7114), (1433, 15000, 8547), (1579, 13000, 10126)],
+        &[(3691, 121000, 3691), (2301, 57000, 5992), (1493, 224000, 7485), (573, 72000, 8058),
+          (13152, 53000, 21210), (951, 65000, 22161)],
+    ];
+    for set in sets {
+        let p: Vec<(u64, u64, u64, u64)> = set.iter().map(|&(c, t, _)| (c, t, 0, 0)).collect();
+        let expected: Vec<Option<u64>> = set.iter().map(|r| Some(r.2)).collect();
+        assert_eq!(ours(&p), expected);
+        assert_eq!(oracle(&p), expected);
+    }
+}
