@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use crate::backend::{Backend, TransferRequest};
 use crate::error::BridgeError;
+use crate::fit::fit_link_segmented;
 use crate::hostmem::{copy_bytes, PageBuffer};
-use crate::model::{fit_link, LinkCost, Path, Profile, Provenance};
+use crate::model::{LinkCost, Path, Profile, Provenance};
 
 /// Median of `v` (sorts it); NaN for an empty slice.
 pub fn median(v: &mut [f64]) -> f64 {
@@ -60,23 +61,26 @@ pub fn measure_host_copy(sizes: &[usize], reps: usize) -> Result<LinkCost, Bridg
         });
         samples.push((n as u64, t));
     }
-    Ok(fit_link(&samples, Provenance::Measured).unwrap_or_else(|| {
-        // Degenerate timings (e.g. all equal): bandwidth from the largest size alone.
-        let (b, t) = samples
-            .iter()
-            .copied()
-            .max_by_key(|s| s.0)
-            .unwrap_or((1, 1.0));
-        LinkCost {
-            bandwidth_gbps: b as f64 / t.max(1.0),
-            setup_ns: 0.0,
-            provenance: Provenance::Measured,
-        }
-    }))
+    Ok(
+        fit_link_segmented(&samples, Provenance::Measured).unwrap_or_else(|| {
+            // Degenerate timings (e.g. all equal): bandwidth from the largest size alone.
+            let (b, t) = samples
+                .iter()
+                .copied()
+                .max_by_key(|s| s.0)
+                .unwrap_or((1, 1.0));
+            LinkCost {
+                bandwidth_gbps: b as f64 / t.max(1.0),
+                setup_ns: 0.0,
+                knee: None,
+                provenance: Provenance::Measured,
+            }
+        }),
+    )
 }
 
 /// Timings of one path at one size.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PathTiming {
     /// The path.
     pub path: Path,
@@ -135,7 +139,9 @@ pub fn time_path(
 
 /// Folds measured timings into `base`: every path with at least two sizes gets a measured
 /// [`LinkCost`] fitted to `median - sync` (and, for bounce, minus the CPU copy, which is fitted
-/// into `host_copy`). Paths without timings keep their values from `base`.
+/// into `host_copy`) by [`fit_link_segmented`]: a straight line where one explains every size,
+/// else two segments (the pageable path, staged by the driver, needs them). Paths without
+/// timings keep their values from `base`.
 pub fn fit_profile(base: &Profile, timings: &[PathTiming], sync_ns: f64) -> Profile {
     let mut p = base.clone();
     for path in [
@@ -156,7 +162,7 @@ pub fn fit_profile(base: &Profile, timings: &[PathTiming], sync_ns: f64) -> Prof
                 (t.bytes as u64, (t.median_ns - cpu - sync_ns).max(1.0))
             })
             .collect();
-        if let Some(l) = fit_link(&samples, Provenance::Measured) {
+        if let Some(l) = fit_link_segmented(&samples, Provenance::Measured) {
             *p.link_mut(path) = l;
         }
         if path == Path::Bounce {
@@ -164,7 +170,7 @@ pub fn fit_profile(base: &Profile, timings: &[PathTiming], sync_ns: f64) -> Prof
                 .iter()
                 .map(|t| (t.bytes as u64, t.cpu_copy_median_ns.max(1.0)))
                 .collect();
-            if let Some(l) = fit_link(&cpu, Provenance::Measured) {
+            if let Some(l) = fit_link_segmented(&cpu, Provenance::Measured) {
                 p.host_copy = l;
             }
         }

@@ -1,10 +1,11 @@
 //! gpu-bridge: moves sensor frames from pinned shared-memory slabs to GPU memory, choosing per
 //! stream between peer-to-peer paths (DMA straight from the registered slab, or a kernel
 //! reading it zero-copy) and a pinned bounce ring, from a measured cost model
-//! ΔL = size / bandwidth + setup + sync.
+//! ΔL = wire(size) + setup + sync, where the wire time is `size / bandwidth` or, for a link
+//! whose cost per byte changes with size (the driver-staged pageable path), two segments.
 //!
 //! - [`model`]: paths, the cost model, JSON profiles (every number says `measured` or
-//!   `modeled`).
+//!   `modeled`); [`fit`]: fitting them to calibration samples.
 //! - [`policy`]: the per-stream choice and its one-line explanation.
 //! - [`Backend`]: [`CudaBackend`] on cudarc's driver API (loaded at run time; probed first, so
 //!   a machine without libcuda never crashes) and [`HostBackend`] (CPU parts real, PCIe
@@ -47,6 +48,7 @@ pub mod calibrate;
 pub mod cuda;
 pub mod cuda_info;
 pub mod error;
+pub mod fit;
 pub mod host;
 pub mod hostmem;
 pub mod model;
@@ -64,5 +66,5 @@ pub use cuda_info::{probe, DeviceInfo};
 pub use error::{BridgeError, ProfileError};
 pub use host::HostBackend;
 pub use hostmem::PageBuffer;
-pub use model::{Capabilities, Estimate, LinkCost, Path, Profile, Provenance};
+pub use model::{Capabilities, Estimate, Knee, LinkCost, Path, Profile, Provenance};
 pub use policy::{Choice, ChoiceSummary, Policy, Source, StreamConfig};

@@ -1,4 +1,11 @@
-//! The cost model: ΔL = size / bandwidth + setup + synchronisation, per path.
+//! The cost model: ΔL = wire(size) + setup + synchronisation, per path.
+//!
+//! A link's wire time is `size / bandwidth`, or, for a link whose cost per byte changes with
+//! size, two segments joined at a [`Knee`]: the first `knee.bytes` bytes at one bandwidth, the
+//! rest at another. The pageable path needs this: the driver stages pageable copies through its
+//! own pinned buffers, and on an H200 (2026-11-26) that costs ~4 GB/s up to 64 KiB but ~16 GB/s
+//! beyond, which one straight line fitted to 4 KiB … 16 MiB underestimates by half at 64 KiB.
+//! Both segments have positive bandwidth, so ΔL stays strictly increasing in size.
 //!
 //! Units: bandwidth in GB/s (10⁹ bytes per second, which is exactly one byte per nanosecond),
 //! times in nanoseconds. Every number carries a [`Provenance`]: `measured` when a calibration on
@@ -11,9 +18,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProfileError;
+pub use crate::fit::{fit_link, fit_link_segmented};
 
 /// The current profile file format version.
-pub const PROFILE_FORMAT_VERSION: u32 = 1;
+/// Version 2 added the optional [`Knee`] per link; version 1 files (no knees) still load.
+pub const PROFILE_FORMAT_VERSION: u32 = 2;
 
 /// One way a frame can reach GPU memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -118,33 +127,67 @@ impl fmt::Display for Provenance {
     }
 }
 
+/// Where a two-segment link changes its cost per byte.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Knee {
+    /// The first `bytes` bytes of every transfer move at `head_bandwidth_gbps`; > 0.
+    pub bytes: u64,
+    /// Bandwidth of the first segment in GB/s; > 0 and finite.
+    pub head_bandwidth_gbps: f64,
+}
+
 /// Bandwidth and fixed setup cost of one link (a DMA engine, a kernel, a CPU copy).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LinkCost {
-    /// Sustained bandwidth in GB/s (10⁹ B/s); > 0 and finite.
+    /// Sustained bandwidth in GB/s (10⁹ B/s); > 0 and finite. With a [`Knee`], the bandwidth of
+    /// the bytes past it.
     pub bandwidth_gbps: f64,
     /// Fixed cost per transfer in ns (API call, descriptor setup, kernel launch); ≥ 0.
     pub setup_ns: f64,
-    /// Where the two numbers came from.
+    /// `None`: one segment, `wire = bytes / bandwidth`. `Some`: two segments (see [`Knee`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knee: Option<Knee>,
+    /// Where the numbers came from.
     pub provenance: Provenance,
 }
 
 impl LinkCost {
-    /// A modeled link.
+    /// A modeled one-segment link.
     pub const fn modeled(bandwidth_gbps: f64, setup_ns: f64) -> Self {
         LinkCost {
             bandwidth_gbps,
             setup_ns,
+            knee: None,
             provenance: Provenance::Modeled,
         }
     }
 
-    /// Time on the wire alone: `bytes / bandwidth` in ns.
+    /// Time on the wire alone in ns: `bytes / bandwidth`, or with a knee
+    /// `min(bytes, knee) / head_bandwidth + max(bytes − knee, 0) / bandwidth`.
     pub fn wire_ns(&self, bytes: u64) -> f64 {
-        bytes as f64 / self.bandwidth_gbps
+        self.wire_at(bytes as f64)
     }
 
-    /// `bytes / bandwidth + setup` in ns.
+    /// [`wire_ns`](Self::wire_ns) at a fractional size (for crossover arithmetic).
+    pub fn wire_at(&self, bytes: f64) -> f64 {
+        match self.knee {
+            None => bytes / self.bandwidth_gbps,
+            Some(k) => {
+                let head = bytes.min(k.bytes as f64);
+                head / k.head_bandwidth_gbps + (bytes - head) / self.bandwidth_gbps
+            }
+        }
+    }
+
+    /// ns per byte of the segment that starts at `bytes` (the slope just past it).
+    pub fn ns_per_byte_after(&self, bytes: f64) -> f64 {
+        match self.knee {
+            Some(k) if bytes < k.bytes as f64 => 1.0 / k.head_bandwidth_gbps,
+            _ => 1.0 / self.bandwidth_gbps,
+        }
+    }
+
+    /// `wire + setup` in ns.
     pub fn transfer_ns(&self, bytes: u64) -> f64 {
         self.wire_ns(bytes) + self.setup_ns
     }
@@ -155,6 +198,20 @@ impl LinkCost {
                 field,
                 format!("bandwidth_gbps must be > 0, got {}", self.bandwidth_gbps),
             ));
+        }
+        if let Some(k) = self.knee {
+            if !(k.head_bandwidth_gbps.is_finite() && k.head_bandwidth_gbps > 0.0) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "knee.head_bandwidth_gbps must be > 0, got {}",
+                        k.head_bandwidth_gbps
+                    ),
+                ));
+            }
+            if k.bytes == 0 {
+                return Err(invalid(field, "knee.bytes must be > 0".to_string()));
+            }
         }
         check_ns(&format!("{field}.setup_ns"), self.setup_ns)
     }
@@ -355,11 +412,11 @@ impl Profile {
     /// # Errors
     /// [`ProfileError::Invalid`] naming the first bad field.
     pub fn validate(&self) -> Result<(), ProfileError> {
-        if self.format_version != PROFILE_FORMAT_VERSION {
+        if !(1..=PROFILE_FORMAT_VERSION).contains(&self.format_version) {
             return Err(invalid(
                 "format_version",
                 format!(
-                    "expected {PROFILE_FORMAT_VERSION}, got {}",
+                    "expected 1 … {PROFILE_FORMAT_VERSION}, got {}",
                     self.format_version
                 ),
             ));
@@ -373,7 +430,8 @@ impl Profile {
         check_ns("registration.ns_per_mib", self.registration.ns_per_mib)
     }
 
-    /// Parses and validates a JSON profile.
+    /// Parses and validates a JSON profile (format 1 or 2; a format-1 file has no knees and
+    /// means exactly what it meant before).
     ///
     /// # Errors
     /// [`ProfileError::Json`] or [`ProfileError::Invalid`].
@@ -431,62 +489,9 @@ fn check_ns(field: &str, v: f64) -> Result<(), ProfileError> {
     }
 }
 
-/// Fits `t = setup + bytes / bandwidth` to (bytes, ns) samples by least squares on the
-/// samples' relative error, so small and large sizes both count. Returns `None` with fewer than
-/// two distinct sizes or a non-positive slope.
-pub fn fit_link(samples: &[(u64, f64)], provenance: Provenance) -> Option<LinkCost> {
-    // Weighted least squares with weights 1/t², i.e. minimising relative error.
-    let (mut sw, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for &(b, t) in samples {
-        if !(t.is_finite() && t > 0.0) {
-            continue;
-        }
-        let w = 1.0 / (t * t);
-        let x = b as f64;
-        sw += w;
-        sx += w * x;
-        sy += w * t;
-        sxx += w * x * x;
-        sxy += w * x * t;
-    }
-    let det = sw * sxx - sx * sx;
-    if det.abs() < f64::EPSILON * sw * sxx || sw == 0.0 {
-        return None;
-    }
-    let slope = (sw * sxy - sx * sy) / det;
-    let intercept = (sy - slope * sx) / sw;
-    if !(slope.is_finite() && slope > 0.0) {
-        return None;
-    }
-    Some(LinkCost {
-        bandwidth_gbps: 1.0 / slope,
-        setup_ns: intercept.max(0.0),
-        provenance,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fit_recovers_a_line() {
-        let link = LinkCost::modeled(12.5, 3_000.0);
-        let samples: Vec<(u64, f64)> = [4096u64, 65536, 1 << 20, 16 << 20]
-            .iter()
-            .map(|&b| (b, link.transfer_ns(b)))
-            .collect();
-        let fit = fit_link(&samples, Provenance::Measured).expect("fit");
-        assert!((fit.bandwidth_gbps - 12.5).abs() < 1e-6, "{fit:?}");
-        assert!((fit.setup_ns - 3_000.0).abs() < 1e-3, "{fit:?}");
-        assert_eq!(fit.provenance, Provenance::Measured);
-    }
-
-    #[test]
-    fn fit_rejects_degenerate_input() {
-        assert!(fit_link(&[(4096, 10.0)], Provenance::Measured).is_none());
-        assert!(fit_link(&[(4096, 10.0), (8192, 5.0)], Provenance::Measured).is_none());
-    }
 
     #[test]
     fn path_names_round_trip() {

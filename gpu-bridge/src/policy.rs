@@ -266,26 +266,47 @@ impl Policy {
         })
     }
 
-    /// For a host-slab source: the frame size at which `a` and `b` predict the same ΔL, if their lines cross at a
-    /// positive size: below it the path with the smaller fixed cost wins, above it the one
-    /// with the higher bandwidth.
+    /// For a host-slab source: the smallest positive frame size at which `a` and `b` predict
+    /// the same ΔL, if they cross: below it one path wins, above it (up to the next crossing,
+    /// which two-segment links can have) the other. ΔL is piecewise linear in size, so the
+    /// crossing is found segment by segment between the links' knees.
     pub fn crossover_bytes(&self, a: Path, b: Path) -> Option<f64> {
-        let (ea0, eb0) = (self.profile.estimate(a, 0), self.profile.estimate(b, 0));
-        let per_byte = |p: Path| {
-            let l = self.profile.link(p);
-            let mut s = 1.0 / l.bandwidth_gbps;
-            if p == Path::Bounce {
-                s += 1.0 / self.profile.host_copy.bandwidth_gbps;
+        let p = &self.profile;
+        let links = |q: Path| {
+            let mut v = vec![p.link(q)];
+            if q == Path::Bounce {
+                v.push(&p.host_copy);
             }
-            s
+            v
         };
-        let ds = per_byte(a) - per_byte(b);
-        let dc = eb0.total_ns() - ea0.total_ns();
-        if ds == 0.0 {
-            return None;
+        let (la, lb) = (links(a), links(b));
+        let mut breaks: Vec<f64> = la
+            .iter()
+            .chain(lb.iter())
+            .filter_map(|l| l.knee.map(|k| k.bytes as f64))
+            .collect();
+        breaks.push(0.0);
+        breaks.sort_by(f64::total_cmp);
+        breaks.dedup();
+        let fixed = |q: Path| p.estimate(q, 0).total_ns();
+        let wire =
+            |ls: &[&crate::model::LinkCost], x: f64| ls.iter().map(|l| l.wire_at(x)).sum::<f64>();
+        let slope = |ls: &[&crate::model::LinkCost], x: f64| {
+            ls.iter().map(|l| l.ns_per_byte_after(x)).sum::<f64>()
+        };
+        for (i, &x0) in breaks.iter().enumerate() {
+            let x1 = breaks.get(i + 1).copied().unwrap_or(f64::INFINITY);
+            let d0 = fixed(a) + wire(&la, x0) - fixed(b) - wire(&lb, x0);
+            let ds = slope(&la, x0) - slope(&lb, x0);
+            if ds == 0.0 {
+                continue;
+            }
+            let x = x0 - d0 / ds;
+            if x.is_finite() && x > 0.0 && x >= x0 && x < x1 {
+                return Some(x);
+            }
         }
-        let x = dc / ds;
-        (x.is_finite() && x > 0.0).then_some(x)
+        None
     }
 }
 

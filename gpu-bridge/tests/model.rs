@@ -1,6 +1,9 @@
 //! Unit and property tests of the cost model and the policy.
 
-use gpu_bridge::model::{fit_link, LinkCost, RegistrationCost, SyncCost};
+use gpu_bridge::fit::{fit_link_segmented, max_relative_error};
+use gpu_bridge::model::{
+    fit_link, Knee, LinkCost, RegistrationCost, SyncCost, PROFILE_FORMAT_VERSION,
+};
 use gpu_bridge::policy::RegistrationLedger;
 use gpu_bridge::{
     BridgeError, Capabilities, Path, Policy, Profile, ProfileError, Provenance, Source,
@@ -178,9 +181,34 @@ fn bad_profiles_are_rejected_with_the_field_named() {
         Err(ProfileError::Invalid { field, .. }) => assert_eq!(field, "sync.ns"),
         other => panic!("{other:?}"),
     }
-    let ver = good.replacen("\"format_version\": 1", "\"format_version\": 99", 1);
+    let current = format!("\"format_version\": {PROFILE_FORMAT_VERSION}");
+    assert!(good.contains(&current));
+    for bad in ["0", "99"] {
+        let ver = good.replacen(&current, &format!("\"format_version\": {bad}"), 1);
+        assert!(matches!(
+            Profile::from_json(&ver),
+            Err(ProfileError::Invalid { .. })
+        ));
+    }
+    // A knee with no bytes or no bandwidth is rejected, naming the link.
+    let mut kneed = Profile::pcie4_x16_default();
+    kneed.pageable.knee = Some(Knee {
+        bytes: 0,
+        head_bandwidth_gbps: 4.0,
+    });
+    match Profile::from_json(&kneed.to_json()) {
+        Err(ProfileError::Invalid { field, problem }) => {
+            assert_eq!(field, "pageable");
+            assert!(problem.contains("knee.bytes"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+    kneed.pageable.knee = Some(Knee {
+        bytes: 65536,
+        head_bandwidth_gbps: -1.0,
+    });
     assert!(matches!(
-        Profile::from_json(&ver),
+        Profile::from_json(&kneed.to_json()),
         Err(ProfileError::Invalid { .. })
     ));
     assert!(matches!(
@@ -196,6 +224,38 @@ fn bad_profiles_are_rejected_with_the_field_named() {
 
 fn arb_link() -> impl Strategy<Value = LinkCost> {
     (0.5f64..60.0, 0.0f64..50_000.0).prop_map(|(bw, setup)| LinkCost::modeled(bw, setup))
+}
+
+/// A link that may have two segments, the head slower or faster than the tail.
+fn arb_kneed_link() -> impl Strategy<Value = LinkCost> {
+    (
+        arb_link(),
+        proptest::option::of((1u64..(32 << 20), 0.5f64..60.0)),
+    )
+        .prop_map(|(mut l, k)| {
+            l.knee = k.map(|(bytes, head_bandwidth_gbps)| Knee {
+                bytes,
+                head_bandwidth_gbps,
+            });
+            l
+        })
+}
+
+fn arb_kneed_profile() -> impl Strategy<Value = Profile> {
+    (
+        arb_profile(),
+        arb_kneed_link(),
+        arb_kneed_link(),
+        arb_kneed_link(),
+        arb_kneed_link(),
+    )
+        .prop_map(|(mut p, host, bounce, dma, pageable)| {
+            p.host_copy = host;
+            p.bounce_dma = bounce;
+            p.peer_dma = dma;
+            p.pageable = pageable;
+            p
+        })
 }
 
 fn arb_profile() -> impl Strategy<Value = Profile> {
@@ -280,5 +340,69 @@ proptest! {
         let f = f.unwrap();
         prop_assert!((f.bandwidth_gbps - link.bandwidth_gbps).abs() / link.bandwidth_gbps < 1e-3);
         prop_assert!((f.setup_ns - link.setup_ns).abs() < 1.0 + link.setup_ns * 1e-3);
+    }
+
+    #[test]
+    fn delta_l_grows_with_size_with_two_segment_links(
+        p in arb_kneed_profile(), a in 0u64..(64 << 20), d in 1u64..(64 << 20)
+    ) {
+        for path in Path::ALL {
+            let small = p.estimate(path, a).total_ns();
+            let big = p.estimate(path, a + d).total_ns();
+            prop_assert!(big > small, "{path}: {small} !< {big}");
+        }
+    }
+
+    #[test]
+    fn two_segment_wire_time_is_continuous_at_the_knee(l in arb_kneed_link()) {
+        if let Some(k) = l.knee {
+            let at = l.wire_at(k.bytes as f64);
+            prop_assert!((l.wire_at(k.bytes as f64 - 1e-3) - at).abs() < 1e-2);
+            prop_assert!((l.wire_at(k.bytes as f64 + 1e-3) - at).abs() < 1e-2);
+            prop_assert!((at - k.bytes as f64 / k.head_bandwidth_gbps).abs() < 1e-6 * at.max(1.0));
+        }
+    }
+
+    #[test]
+    fn crossover_is_a_sign_change_with_two_segment_links(
+        p in arb_kneed_profile(), registered in any::<bool>()
+    ) {
+        let policy = Policy::new(p.clone());
+        let cands = policy.candidates(&cfg(0, registered));
+        for (i, &a) in cands.iter().enumerate() {
+            for &b in &cands[i + 1..] {
+                let Some(x) = policy.crossover_bytes(a, b) else { continue };
+                prop_assert!(x > 0.0);
+                let d = |n: f64| {
+                    let at = |q: Path| {
+                        let e = p.estimate(q, 0);
+                        let host = if q == Path::Bounce { p.host_copy.wire_at(n) } else { 0.0 };
+                        e.total_ns() + p.link(q).wire_at(n) + host
+                    };
+                    at(a) - at(b)
+                };
+                // ΔL_a − ΔL_b is zero at the crossover and nonzero just below it on the
+                // same side as at size 0 (it is the first crossing).
+                let scale = d(x).abs().max(p.estimate(a, x as u64).total_ns());
+                prop_assert!(d(x).abs() <= 1e-6 * scale, "{a} vs {b}: d({x}) = {}", d(x));
+                if d(0.0) != 0.0 && x > 1.0 {
+                    prop_assert!(d(0.0) * d(x * (1.0 - 1e-6)) >= 0.0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn segmented_fit_recovers_a_two_segment_link_knee_on_a_calibrated_size(
+        l in arb_link(), head in 0.5f64..60.0, knee_at in 1usize..5
+    ) {
+        let sizes = [4096u64, 16384, 65536, 1 << 20, 5 << 19, 16 << 20];
+        let mut link = l;
+        link.knee = Some(Knee { bytes: sizes[knee_at], head_bandwidth_gbps: head });
+        let samples: Vec<(u64, f64)> = sizes.iter().map(|&b| (b, link.transfer_ns(b))).collect();
+        let f = fit_link_segmented(&samples, Provenance::Measured);
+        prop_assert!(f.is_some());
+        // Whatever it picks (a line if that is within 10%), it explains every sample so.
+        prop_assert!(max_relative_error(&f.unwrap(), &samples) <= 0.10 + 1e-9);
     }
 }
