@@ -143,6 +143,14 @@ pub fn check_tag(got: u8, seq: u64) -> Result<()> {
     Ok(())
 }
 
+/// Checks the first byte of a received payload against message `seq`.
+pub fn check_first(payload: &[u8], seq: u64) -> Result<()> {
+    match payload.first() {
+        Some(&first) => check_tag(first, seq),
+        None => bail!("message {seq} is empty"),
+    }
+}
+
 /// Channel names of the two directions: this role's (transmit, receive).
 pub fn directions(role: Role) -> (Option<&'static str>, Option<&'static str>) {
     match role {
@@ -166,7 +174,7 @@ pub fn run(args: &PeerArgs) -> Result<()> {
         )?,
         System::UdsCopy => drive(args, rt, &control, systems::uds::Uds::new(args)?)?,
         System::Iceoryx2 => drive(args, rt, &control, systems::ice::Ice::new(args)?)?,
-        System::Rtfuse => bail!("rtfuse: shm-transport not wired in yet"),
+        System::Rtfuse => drive(args, rt, &control, systems::shm::Shm::new(args)?)?,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

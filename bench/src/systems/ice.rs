@@ -15,7 +15,7 @@ use iceoryx2::port::LoanError;
 use iceoryx2::prelude::*;
 use iceoryx2::service::port_factory::publish_subscribe::PortFactory;
 
-use crate::peer::{check_tag, directions, tag, Endpoint, PeerArgs, Role, SETUP_TIMEOUT};
+use crate::peer::{check_first, directions, tag, Endpoint, PeerArgs, Role, SETUP_TIMEOUT};
 
 /// Queue depth of a ping-pong (one message in flight each way).
 const PING_PONG_DEPTH: usize = 2;
@@ -119,24 +119,32 @@ fn open_service(
 impl Endpoint for Ice {
     fn send(&mut self, seq: u64) -> Result<()> {
         let publisher = self.publisher.as_ref().context("this role does not send")?;
-        let mut sample = loop {
-            match publisher.loan_slice_uninit(self.payload) {
-                Ok(sample) => break sample,
-                // All samples are lent out or queued: wait for the subscriber to release one.
-                Err(LoanError::OutOfMemory | LoanError::ExceedsMaxLoans) => {}
-                Err(e) => bail!("iceoryx2 loan: {e:?}"),
+        let mut gave_up_at = None;
+        loop {
+            let mut sample = loop {
+                match publisher.loan_slice_uninit(self.payload) {
+                    Ok(sample) => break sample,
+                    // All samples are lent out or queued: wait for the subscriber to release one.
+                    Err(LoanError::OutOfMemory | LoanError::ExceedsMaxLoans) => {}
+                    Err(e) => bail!("iceoryx2 loan: {e:?}"),
+                }
+            };
+            sample.payload_mut()[0] = MaybeUninit::new(tag(seq));
+            // SAFETY: the slice lies in a shared-memory mapping whose bytes are always initialised
+            // (zero-filled by the kernel, or earlier payloads); only the first byte carries
+            // meaning, and the receiver reads only that byte, which was just written.
+            let sample = unsafe { sample.assume_init() };
+            let delivered = sample.send().map_err(|e| anyhow!("iceoryx2 send: {e:?}"))?;
+            if delivered > 0 {
+                return Ok(());
             }
-        };
-        sample.payload_mut()[0] = MaybeUninit::new(tag(seq));
-        // SAFETY: the slice lies in a shared-memory mapping whose bytes are always initialised
-        // (zero-filled by the kernel, or earlier payloads); only the first byte carries meaning,
-        // and the receiver reads only that byte, which was just written.
-        let sample = unsafe { sample.assume_init() };
-        let delivered = sample.send().map_err(|e| anyhow!("iceoryx2 send: {e:?}"))?;
-        if delivered == 0 {
-            bail!("iceoryx2 send {seq}: no subscriber connected");
+            // 0.10's RetryUntilDelivered still drops a sample when the subscriber's used-chunk
+            // list is full (it happens in the stream); send it again, as a lossless sender must.
+            let deadline = *gave_up_at.get_or_insert_with(|| Instant::now() + SETUP_TIMEOUT);
+            if Instant::now() > deadline {
+                bail!("iceoryx2 send {seq}: not delivered to any subscriber for {SETUP_TIMEOUT:?}");
+            }
         }
-        Ok(())
     }
 
     fn recv(&mut self, seq: u64) -> Result<()> {
@@ -145,15 +153,9 @@ impl Endpoint for Ice {
             .as_ref()
             .context("this role does not receive")?;
         loop {
-            match subscriber.receive() {
-                Ok(Some(sample)) => {
-                    let Some(&first) = sample.payload().first() else {
-                        bail!("iceoryx2 message {seq} is empty");
-                    };
-                    return check_tag(first, seq);
-                }
-                Ok(None) => {}
-                Err(e) => bail!("iceoryx2 receive: {e:?}"),
+            let polled = subscriber.receive();
+            if let Some(sample) = polled.map_err(|e| anyhow!("iceoryx2 receive: {e:?}"))? {
+                return check_first(sample.payload(), seq);
             }
         }
     }

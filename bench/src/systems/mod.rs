@@ -2,4 +2,5 @@
 
 pub mod floor;
 pub mod ice;
+pub mod shm;
 pub mod uds;
