@@ -144,7 +144,8 @@ impl Default for Ekf {
 
 impl Ekf {
     /// A filter at the origin with process noise `q` (per second) and robot_localization's initial
-    /// covariance (1e-9 on the diagonal).
+    /// covariance (1e-9 on the diagonal). With a finite Mahalanobis gate, initialise it with
+    /// [`Self::set_state`] near the true pose: a confident wrong start would reject every measurement.
     pub fn new(q: Covariance) -> Self {
         Self {
             x: State::zeros(),

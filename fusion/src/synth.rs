@@ -183,7 +183,13 @@ struct Frame<'a> {
     right: [f64; 2],
     ceiling: [u8; 3],
     floor: [[u8; 3]; 2],
+    /// Optical depth at which row `v` meets the floor (rows below the horizon; others unused). Images
+    /// taller than this table compute it per pixel.
+    floor_depth: [f64; FLOOR_TABLE_ROWS],
 }
+
+/// Rows of the per-frame floor-depth table (32 KiB on the stack).
+const FLOOR_TABLE_ROWS: usize = 4096;
 
 fn render<const BPP: usize>(t: f64, cam: &CameraModel, enc: PixelEncoding, out: &mut [u8]) {
     let pose = truth::state(t).pose() * truth::camera_in_body();
@@ -215,7 +221,13 @@ fn render<const BPP: usize>(t: f64, cam: &CameraModel, enc: PixelEncoding, out: 
                 up,
             )),
         ],
+        floor_depth: [0.0; FLOOR_TABLE_ROWS],
     };
+    let mut f = f;
+    let rows = (cam.height as usize).min(FLOOR_TABLE_ROWS);
+    for (v, d) in f.floor_depth[..rows].iter_mut().enumerate() {
+        *d = c.z * cam.fy / (v as f64 - cam.cy);
+    }
     for u in 0..cam.width as usize {
         render_column::<BPP>(&f, u, out);
     }
@@ -238,9 +250,15 @@ fn fill<const BPP: usize>(
     (lo, hi): (usize, usize),
     c: [u8; 3],
 ) {
-    for v in lo..hi {
-        let i = (v * width + u) * BPP;
-        out[i..i + BPP].copy_from_slice(&c[..BPP]);
+    if lo >= hi {
+        return;
+    }
+    let stride = width * BPP;
+    for px in out[lo * stride + u * BPP..]
+        .chunks_mut(stride)
+        .take(hi - lo)
+    {
+        px[..BPP].copy_from_slice(&c[..BPP]);
     }
 }
 
@@ -274,12 +292,17 @@ fn render_column<const BPP: usize>(f: &Frame<'_>, u: usize, out: &mut [u8]) {
     let (wall_lo, wall_hi) = rows(cam, (zc - room_h) / s_wall, zc / s_wall);
     fill::<BPP>(out, u, width, (0, wall_lo), f.ceiling);
     fill::<BPP>(out, u, width, (wall_lo, wall_hi), wall_rgb);
-    for v in wall_hi..cam.height as usize {
-        let yn = (v as f64 - cam.cy) / cam.fy;
-        let s = zc / yn;
+    let stride = width * BPP;
+    let floor_rows = out[wall_hi * stride + u * BPP..].chunks_mut(stride);
+    for (v, px) in (wall_hi..cam.height as usize).zip(floor_rows) {
+        // Optical depth of the floor seen by row v (the same for every column).
+        let s = f
+            .floor_depth
+            .get(v)
+            .copied()
+            .unwrap_or_else(|| zc * cam.fy / (v as f64 - cam.cy));
         let parity = (truth::fast_floor(cx + s * h[0]) + truth::fast_floor(cy + s * h[1])) & 1;
-        let i = (v * width + u) * BPP;
-        out[i..i + BPP].copy_from_slice(&f.floor[parity as usize][..BPP]);
+        px[..BPP].copy_from_slice(&f.floor[parity as usize][..BPP]);
     }
     // Boxes hit by this column, drawn far to near (their footprints are disjoint, so this is exact).
     let mut hits = [(0.0f64, 0.0f64, 0usize, 0usize); BOXES.len()];
