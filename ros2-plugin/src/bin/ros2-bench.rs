@@ -1,0 +1,335 @@
+//! Same-host latency and throughput: the plugin's shared-memory path against plain ros2-client
+//! (RustDDS) publishing the same `sensor_msgs/Image`, measured in one run, with ratios.
+//!
+//! ```text
+//! cargo run --release -p ros2-plugin --bin ros2-bench -- [--iters 30] [--burst 40] [--domain 150]
+//! ```
+//! One-way latency: the publisher stamps `header.stamp` with `CLOCK_MONOTONIC` just before
+//! `publish`; the receiving thread subtracts it from the clock once it holds the decoded message
+//! (both ends decode/encode the full message, so the copy is part of the cost). Messages are
+//! spaced so that nothing queues. Throughput: a back-to-back burst, counted at the receiver.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use ros2_client::dds::rustdds::mio1::{Events, Interest, Poll, Token};
+use ros2_client::{MessageTypeName, Name, NodeName, NodeOptions};
+use ros2_plugin::context::new_context;
+use ros2_plugin::zc::{ZcOptions, ZcPublisher, ZcSubscription};
+use ros2_plugin::QosConfig;
+use rtfuse_msgs::builtin_interfaces::Time;
+use rtfuse_msgs::sensor_msgs::Image;
+use rtfuse_msgs::std_msgs::Header;
+use shm_transport::now_ns;
+
+const WARMUP_SEC: i32 = -1;
+
+fn image(size: usize, sec: i32) -> Image {
+    Image {
+        header: Header {
+            stamp: Time { sec, nanosec: 0 },
+            frame_id: "bench".into(),
+        },
+        height: 1,
+        width: size as u32,
+        encoding: "mono8".into(),
+        is_bigendian: 0,
+        step: size as u32,
+        data: (0..size).map(|k| k as u8).collect(),
+    }
+}
+
+/// Marks `msg` as message `index` and writes the send time (`CLOCK_MONOTONIC` ns) into its
+/// first 8 data bytes; the receiver reads it back from the decoded message.
+fn stamp_now(msg: &mut Image, index: i32) {
+    msg.header.stamp = Time {
+        sec: index,
+        nanosec: 0,
+    };
+    msg.data[..8].copy_from_slice(&now_ns().to_le_bytes());
+}
+
+fn sent_time(msg: &Image) -> u64 {
+    u64::from_le_bytes(msg.data[..8].try_into().expect("8 bytes"))
+}
+
+struct Run {
+    latencies_ns: Vec<u64>,
+    burst_received: u64,
+    burst_sent: u64,
+    burst_secs: f64,
+}
+
+/// Receiver side shared by both paths: collects latencies and burst arrivals.
+struct Rx {
+    ready: AtomicBool,
+    received: AtomicU64,
+    last_ns: AtomicU64,
+}
+
+fn measure<P>(
+    size: usize,
+    iters: usize,
+    burst: usize,
+    period: Duration,
+    mut publish: P,
+    rx: Arc<Rx>,
+    lat_rx: mpsc::Receiver<u64>,
+) -> Run
+where
+    P: FnMut(&Image),
+{
+    let mut msg = image(size, WARMUP_SEC);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !rx.ready.load(Ordering::Acquire) {
+        assert!(
+            Instant::now() < deadline,
+            "receiver never got a warm-up message"
+        );
+        stamp_now(&mut msg, WARMUP_SEC);
+        publish(&msg);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(period);
+    while lat_rx.try_recv().is_ok() {}
+    let mut latencies_ns = Vec::with_capacity(iters);
+    for i in 0..iters {
+        stamp_now(&mut msg, i as i32);
+        publish(&msg);
+        if let Ok(l) = lat_rx.recv_timeout(Duration::from_secs(5)) {
+            latencies_ns.push(l);
+        }
+        std::thread::sleep(period);
+    }
+    // Burst.
+    let before = rx.received.load(Ordering::Acquire);
+    let t0 = now_ns();
+    for i in 0..burst {
+        stamp_now(&mut msg, (iters + i) as i32);
+        publish(&msg);
+    }
+    let mut last = before;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = rx.received.load(Ordering::Acquire);
+        if now == last || now - before >= burst as u64 {
+            break;
+        }
+        last = now;
+    }
+    let received = rx.received.load(Ordering::Acquire) - before;
+    let secs = (rx.last_ns.load(Ordering::Acquire).saturating_sub(t0)) as f64 / 1e9;
+    Run {
+        latencies_ns,
+        burst_received: received,
+        burst_sent: burst as u64,
+        burst_secs: secs,
+    }
+}
+
+fn on_message(rx: &Rx, lat_tx: &mpsc::Sender<u64>, img: &Image) {
+    let now = now_ns();
+    if img.header.stamp.sec == WARMUP_SEC {
+        rx.ready.store(true, Ordering::Release);
+        return;
+    }
+    let _ = lat_tx.send(now.saturating_sub(sent_time(img)));
+    rx.received.fetch_add(1, Ordering::AcqRel);
+    rx.last_ns.store(now, Ordering::Release);
+}
+
+fn new_rx() -> Arc<Rx> {
+    Arc::new(Rx {
+        ready: AtomicBool::new(false),
+        received: AtomicU64::new(0),
+        last_ns: AtomicU64::new(0),
+    })
+}
+
+fn run_plugin(domain: u16, size: usize, iters: usize, burst: usize, period: Duration) -> Run {
+    let topic = format!("/bench_zc_{}_{size}", std::process::id());
+    let rx = new_rx();
+    let (lat_tx, lat_rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let opts = ZcOptions {
+        qos: QosConfig::ros_default(),
+        chunk_size: (size + 4096).next_power_of_two(),
+        chunk_count: 16,
+    };
+    let ctx = new_context(Some(domain)).expect("context");
+    let mut publisher = ZcPublisher::<Image>::new(&ctx, &topic, &opts).expect("zc publisher");
+    let receiver = {
+        let (rx, stop, topic, opts) = (rx.clone(), stop.clone(), topic.clone(), opts.clone());
+        std::thread::spawn(move || {
+            let ctx = new_context(Some(domain)).expect("context");
+            let mut sub = ZcSubscription::<Image>::new(&ctx, &topic, &opts).expect("zc sub");
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(Some((img, _))) = sub.take_timeout(Duration::from_millis(50)) {
+                    on_message(&rx, &lat_tx, &img);
+                }
+            }
+            sub.stats()
+        })
+    };
+    // Wait until the peers know each other, so the run measures the shared-memory path.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while publisher.peers() != (1, 1) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = measure(
+        size,
+        iters,
+        burst,
+        period,
+        |m| publisher.publish(m).expect("publish"),
+        rx,
+        lat_rx,
+    );
+    stop.store(true, Ordering::Relaxed);
+    let sub_stats = receiver.join().expect("receiver");
+    eprintln!("  plugin: publisher {:?}", publisher.stats());
+    eprintln!("  plugin: subscription {sub_stats:?}");
+    run
+}
+
+fn run_ros2_client(domain: u16, size: usize, iters: usize, burst: usize, period: Duration) -> Run {
+    let topic_name = format!("bench_dds_{}_{size}", std::process::id());
+    let qos = QosConfig::ros_default().to_profile();
+    let rx = new_rx();
+    let (lat_tx, lat_rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctx = new_context(Some(domain)).expect("context");
+    let mut node = ctx
+        .new_node(
+            NodeName::new("/", "bench_pub").unwrap(),
+            NodeOptions::new().enable_rosout(false),
+        )
+        .expect("node");
+    let topic = node
+        .create_topic(
+            &Name::new("/", &topic_name).unwrap(),
+            MessageTypeName::new("sensor_msgs", "Image"),
+            &qos,
+        )
+        .expect("topic");
+    let publisher = node
+        .create_publisher::<Image>(&topic, None)
+        .expect("publisher");
+    let receiver = {
+        let (rx, stop) = (rx.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let ctx = new_context(Some(domain)).expect("context");
+            let mut node = ctx
+                .new_node(
+                    NodeName::new("/", "bench_sub").unwrap(),
+                    NodeOptions::new().enable_rosout(false),
+                )
+                .expect("node");
+            let topic = node
+                .create_topic(
+                    &Name::new("/", &topic_name).unwrap(),
+                    MessageTypeName::new("sensor_msgs", "Image"),
+                    &qos,
+                )
+                .expect("topic");
+            let mut sub = node
+                .create_subscription::<Image>(&topic, None)
+                .expect("subscription");
+            let mut poll = Poll::new().expect("poll");
+            poll.registry()
+                .register(&mut sub, Token(1), Interest::READABLE)
+                .expect("register");
+            let mut events = Events::with_capacity(8);
+            while !stop.load(Ordering::Relaxed) {
+                let _ = poll.poll(&mut events, Some(Duration::from_millis(50)));
+                while let Ok(Some((img, _))) = sub.take() {
+                    on_message(&rx, &lat_tx, &img);
+                }
+            }
+        })
+    };
+    let run = measure(
+        size,
+        iters,
+        burst,
+        period,
+        |m| {
+            let _ = publisher.publish(m.clone());
+        },
+        rx,
+        lat_rx,
+    );
+    stop.store(true, Ordering::Relaxed);
+    receiver.join().expect("receiver");
+    run
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn report(label: &str, size: usize, run: &mut Run) -> f64 {
+    run.latencies_ns.sort_unstable();
+    let p50 = percentile(&run.latencies_ns, 0.5);
+    let mbs = run.burst_received as f64 * size as f64 / run.burst_secs.max(1e-9) / 1e6;
+    println!(
+        "{label:<14} {size:>9} B  n={:<4} p50 {p50:>10.1} us  p90 {:>10.1} us  p99 {:>10.1} us  \
+         burst {}/{} in {:.3} s = {:>8.1} msg/s {:>9.1} MB/s",
+        run.latencies_ns.len(),
+        percentile(&run.latencies_ns, 0.9),
+        percentile(&run.latencies_ns, 0.99),
+        run.burst_received,
+        run.burst_sent,
+        run.burst_secs,
+        run.burst_received as f64 / run.burst_secs.max(1e-9),
+        mbs,
+    );
+    p50
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number"))
+        })
+        .unwrap_or(default)
+}
+
+fn main() {
+    let iters = arg("--iters", 30);
+    let burst = arg("--burst", 40);
+    let domain = arg("--domain", 100 + (std::process::id() % 100) as usize) as u16;
+    println!("ros2-bench: same-host sensor_msgs/Image, domain {domain}, {iters} latency samples per case");
+    let mut ratios = Vec::new();
+    for size in [64usize, 1 << 20, 5 << 19] {
+        // Space messages so that even the slow path does not queue.
+        let period = if size <= 4096 {
+            Duration::from_millis(5)
+        } else {
+            Duration::from_millis(120)
+        };
+        let mut zc = run_plugin(domain, size, iters, burst, period);
+        let mut dds = run_ros2_client(domain, size, iters, burst, period);
+        let a = report("plugin-shm", size, &mut zc);
+        let b = report("ros2-client", size, &mut dds);
+        println!(
+            "{:<14} {size:>9} B  p50 ratio ros2-client / plugin = {:.1}x",
+            "RATIO",
+            b / a
+        );
+        ratios.push((size, b / a));
+    }
+    println!("summary (p50 latency ratio, higher = plugin faster):");
+    for (size, r) in ratios {
+        println!("  {size:>9} B: {r:.1}x");
+    }
+}
