@@ -2,11 +2,11 @@
 //!
 //! The parent creates it (O_EXCL, mode 0600, one page, zero-filled by `ftruncate`), passes its name
 //! to both peers on the command line and unlinks it once both have exited. It holds the start
-//! barrier and the two cache lines of the `floor` ping-pong, each on its own 128-byte line so the
-//! adjacent-line prefetcher does not couple them.
+//! barrier and the cache lines of the `floor` and `floor-touch` ping-pongs, each on its own 128-byte
+//! line so the adjacent-line prefetcher does not couple them.
 
 use std::fs::File;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -31,6 +31,10 @@ pub struct ControlPage {
     pub ping: Line<AtomicU64>,
     /// `floor`: the word the pong side writes.
     pub pong: Line<AtomicU64>,
+    /// `floor-touch`: the ping side's one-byte "payload", on a line of its own.
+    pub ping_payload: Line<AtomicU8>,
+    /// `floor-touch`: the pong side's one-byte "payload".
+    pub pong_payload: Line<AtomicU8>,
 }
 
 const _: () = assert!(std::mem::size_of::<ControlPage>() <= PAGE);

@@ -25,6 +25,8 @@ pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum System {
     /// Bare atomic cache-line ping-pong: the physical limit.
     Floor,
+    /// The floor plus a payload byte on a second line: the least a payload-touching hand-off costs.
+    FloorTouch,
     /// The rtfuse shared-memory transport.
     Rtfuse,
     /// iceoryx2 0.10 publish-subscribe.
@@ -38,6 +40,7 @@ impl System {
     pub fn name(self) -> &'static str {
         match self {
             Self::Floor => "floor",
+            Self::FloorTouch => "floor-touch",
             Self::Rtfuse => "rtfuse",
             Self::Iceoryx2 => "iceoryx2",
             Self::UdsCopy => "uds-copy",
@@ -166,12 +169,10 @@ pub fn run(args: &PeerArgs) -> Result<()> {
     let rt = rt::setup(args.core)?;
     let control = Control::open(&args.control)?;
     let report = match args.system {
-        System::Floor => drive(
-            args,
-            rt,
-            &control,
-            systems::floor::Floor::new(&control, args)?,
-        )?,
+        System::Floor | System::FloorTouch => {
+            let floor = systems::floor::Floor::new(&control, args)?;
+            drive(args, rt, &control, floor)?
+        }
         System::UdsCopy => drive(args, rt, &control, systems::uds::Uds::new(args)?)?,
         System::Iceoryx2 => drive(args, rt, &control, systems::ice::Ice::new(args)?)?,
         System::Rtfuse => drive(args, rt, &control, systems::shm::Shm::new(args)?)?,

@@ -88,6 +88,8 @@ pub struct Ratios {
     pub iceoryx2_over_rtfuse_p50: Vec<Ratio>,
     /// rtfuse p50 at the largest payload / at the smallest (target ≤ 1.2).
     pub rtfuse_size_p50: Option<SizeRatio>,
+    /// rtfuse p50 / floor-touch p50 (no target; context: the floor with the payload touched).
+    pub rtfuse_over_floor_touch_p50: Vec<Ratio>,
     /// iceoryx2 p50 / floor p50 (no target; context).
     pub iceoryx2_over_floor_p50: Vec<Ratio>,
     /// uds-copy p50 / rtfuse p50 (no target; context).
@@ -234,6 +236,7 @@ impl Measured {
                 rt,
                 Some((TARGET_VS_ICEORYX2, false)),
             ),
+            rtfuse_over_floor_touch_p50: self.ratio(rt, System::FloorTouch, None),
             iceoryx2_over_floor_p50: self.ratio(System::Iceoryx2, System::Floor, None),
             uds_copy_over_rtfuse_p50: self.ratio(System::UdsCopy, rt, None),
             ..Ratios::default()
@@ -320,13 +323,13 @@ pub fn table(r: &TransportReport) -> String {
     let _ = writeln!(out, "one-way latency (round trip / 2), ns");
     let _ = writeln!(
         out,
-        "{:<9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
+        "{:<11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
         "system", "payload", "p50", "p99", "p99.9", "max", "iters"
     );
     for row in &r.results {
         let _ = writeln!(
             out,
-            "{:<9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
+            "{:<11} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
             row.system,
             size(row.payload),
             row.p50_ns,
@@ -345,6 +348,10 @@ pub fn table(r: &TransportReport) -> String {
         (
             "iceoryx2 / rtfuse (target >= 2)",
             &r.ratios.iceoryx2_over_rtfuse_p50,
+        ),
+        (
+            "rtfuse / floor-touch",
+            &r.ratios.rtfuse_over_floor_touch_p50,
         ),
         ("iceoryx2 / floor", &r.ratios.iceoryx2_over_floor_p50),
         ("uds-copy / rtfuse", &r.ratios.uds_copy_over_rtfuse_p50),

@@ -41,7 +41,7 @@ pub struct TransportArgs {
         long,
         value_delimiter = ',',
         value_enum,
-        default_value = "floor,rtfuse,iceoryx2,uds-copy"
+        default_value = "floor,floor-touch,rtfuse,iceoryx2,uds-copy"
     )]
     pub systems: Vec<System>,
     /// Give up on a pair of peers after this many seconds.

@@ -62,7 +62,10 @@ fn transport_json_has_the_documented_shape() {
         .map(|r| r["system"].as_str().expect("system is a string"))
         .collect();
     systems.sort_unstable();
-    assert_eq!(systems, ["floor", "iceoryx2", "rtfuse", "uds-copy"]);
+    assert_eq!(
+        systems,
+        ["floor", "floor-touch", "iceoryx2", "rtfuse", "uds-copy"]
+    );
     for r in results {
         let obj = r.as_object().expect("a result is an object");
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
@@ -89,6 +92,7 @@ fn transport_json_has_the_documented_shape() {
     for key in [
         "rtfuse_over_floor_p50",
         "iceoryx2_over_rtfuse_p50",
+        "rtfuse_over_floor_touch_p50",
         "iceoryx2_over_floor_p50",
         "uds_copy_over_rtfuse_p50",
     ] {
