@@ -178,7 +178,8 @@ impl Default for CalibrateOptions {
     }
 }
 
-fn now_ns() -> u64 {
+/// `CLOCK_MONOTONIC` now, in nanoseconds (the clock of traces and shm-transport stamps).
+pub fn now_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -189,7 +190,10 @@ fn now_ns() -> u64 {
 }
 
 /// Pins the calling thread to `cpu`.
-fn pin(cpu: usize) -> Result<(), String> {
+///
+/// # Errors
+/// The `sched_setaffinity` error, in words.
+pub fn pin(cpu: usize) -> Result<(), String> {
     // SAFETY: cpu_set_t is plain old data; all-zero is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: CPU_SET writes inside `set`; cpu is checked against the set's capacity by libc.
@@ -207,7 +211,10 @@ fn pin(cpu: usize) -> Result<(), String> {
 }
 
 /// Makes the calling thread SCHED_FIFO at `priority`.
-fn set_fifo(priority: i32) -> Result<(), String> {
+///
+/// # Errors
+/// The `sched_setscheduler` error, in words (EPERM without CAP_SYS_NICE or RLIMIT_RTPRIO).
+pub fn set_fifo(priority: i32) -> Result<(), String> {
     let param = libc::sched_param {
         sched_priority: priority,
     };
