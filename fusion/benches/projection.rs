@@ -132,11 +132,25 @@ fn main() {
         "  RATIO ours / OpenCV           {:>8.2}x  (target >= 1.0)",
         ours_pps / cv_pps
     );
+    if let Some(np_pps) = cv["numpy_points_per_sec"].as_f64() {
+        println!(
+            "  numpy plumb-bob (no Jacobian)   {:>8.1} Mpoints/s",
+            np_pps / 1e6
+        );
+        println!(
+            "  RATIO ours / numpy            {:>8.2}x",
+            ours_pps / np_pps
+        );
+    }
+    println!("  (cv2.projectPoints from Python always computes the 2N x 15 Jacobian too)");
 
     // The whole fusion step on a synthetic scan: depth image, then coloured cloud with occlusion test.
     let lidar = LidarModel::new(120_000);
     let mut scan = vec![0u8; lidar.max_scan_bytes()];
     let n = synth::lidar_scan(5.0, &lidar, &mut scan).expect("scan");
+    let scan_time = median_secs(REPS, || {
+        black_box(synth::lidar_scan(5.0, &lidar, &mut scan).expect("scan"));
+    });
     let mut img = vec![0u8; cam.frame_len(PixelEncoding::Rgb8)];
     let render = median_secs(REPS, || {
         synth::camera_frame(5.0, &cam, PixelEncoding::Rgb8, &mut img).expect("render");
@@ -160,5 +174,9 @@ fn main() {
     println!(
         "synthetic camera frame 1920x1080 rgb8 render: {:.2} ms",
         render * 1e3
+    );
+    println!(
+        "synthetic LiDAR scan, {n} points ray-cast: {:.2} ms",
+        scan_time * 1e3
     );
 }

@@ -133,6 +133,8 @@ fn run(inputs: &[Input], gate: f64) -> Run {
 
 #[test]
 fn tracks_the_figure_eight_within_stated_bounds() {
+    // The heading sweeps through ±π on every lap, so yaw wrapping is exercised.
+    assert!((0..400).any(|k| truth::state(f64::from(k) * 0.1).yaw.abs() > 3.1));
     for seed in [1, 2] {
         let r = run(&inputs(seed), ODOM_GATE);
         eprintln!(
