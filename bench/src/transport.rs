@@ -218,7 +218,15 @@ fn run_pair(
         );
     }
     drop(sockets);
-    wait_all(&mut peers, timeout, system)?;
+    if let Err(e) = wait_all(&mut peers, timeout, system) {
+        // Kill and reap both peers now, then remove what a killed peer could not.
+        drop(peers);
+        let removed = crate::systems::shm::clean_stale(&id);
+        if !removed.is_empty() {
+            eprintln!("transport: removed stale channels {removed:?}");
+        }
+        return Err(e);
+    }
     drop(control);
     let mut reports = Vec::with_capacity(2);
     for child in &mut peers.0 {

@@ -127,6 +127,39 @@ fn transport_json_has_the_documented_shape() {
 }
 
 #[test]
+fn a_pair_past_its_timeout_is_killed_and_leaves_no_segments() {
+    let child = Command::new(env!("CARGO_BIN_EXE_rtfuse-bench"))
+        .args(["transport", "--systems", "rtfuse", "--payloads", "64"])
+        .args(["--iters", "100000000", "--pair-timeout-s", "1"])
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rtfuse-bench");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait for rtfuse-bench");
+    assert!(
+        !out.status.success(),
+        "10^8 round trips cannot finish in 1 s"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("still running after"), "stderr: {err}");
+    // The parent's pid is in every name it hands out: /dev/shm/rtfuse.bench.<pid>.<n>.<dir> for
+    // the channels, /dev/shm/rtfuse-bench.<pid>.<n> for the control page.
+    let leftovers: Vec<String> = std::fs::read_dir("/dev/shm")
+        .expect("list /dev/shm")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.starts_with(&format!("rtfuse.bench.{pid}."))
+                || n.starts_with(&format!("rtfuse-bench.{pid}."))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[test]
 fn bad_arguments_are_refused_with_a_message() {
     let out = Command::new(env!("CARGO_BIN_EXE_rtfuse-bench"))
         .args(["transport", "--payloads", "12 parsecs"])

@@ -76,6 +76,13 @@ fn channel_name(channel: &str, direction: &str) -> String {
     format!("bench.{channel}.{direction}")
 }
 
+/// Removes the segments of pair `channel` whose publisher is dead (after a killed peer); returns
+/// the channels removed.
+pub fn clean_stale(channel: &str) -> Vec<String> {
+    let prefix = channel_name(channel, "");
+    shm_transport::admin::clean_stale_matching(|name| name.starts_with(&prefix))
+}
+
 /// Opens `name` as a subscriber, waiting for the other peer to create it.
 fn open_when_ready(name: &str) -> Result<Subscriber> {
     let deadline = Instant::now() + SETUP_TIMEOUT;
