@@ -5,7 +5,9 @@
 //!   arrival jitter at the ring, so the busy window sees `jitter_ns + delta_irq_ns`.
 //! * **t_enq** — the driver's enqueue (`t_enq_ns`, else the calibrated p99.99).
 //! * **T_sched** — the fusion thread's wake-up: the poll period when it spins, the larger of the
-//!   calibrated futex and timer wake-up maxima when it may sleep.
+//!   calibrated futex and timer wake-up maxima when it may sleep. A thread that spins on a core
+//!   it does not own also suffers the kernel's RT throttling, counted as interference (see
+//!   [`rt_throttling`]).
 //! * **backlog** — the wait behind other items: response-time analysis of the fusion thread's
 //!   busy window over every stream it serves (sporadic arrival curves with jitter, η(Δ) =
 //!   ⌈(Δ+J)/T⌉) plus the other real-time load of equal or higher priority on its core. The
@@ -255,6 +257,26 @@ pub fn t_sched(input: &AnalysisInput) -> Result<u64, BoundError> {
     }
 }
 
+/// The kernel's RT throttling as an interfering task, where it applies: a fusion thread that
+/// spins on a core it does not own runs until the throttle takes the CPU away for
+/// `period − runtime` every period (or the fair server does the same for starved threads).
+/// A sleeping thread or one on a dedicated core is not charged.
+pub fn rt_throttling(input: &AnalysisInput) -> Option<Task> {
+    let (runtime, period) = (input.host.host.rt_runtime_us, input.host.host.rt_period_us);
+    let spins = matches!(input.fusion.wakeup, Wakeup::Spin { .. });
+    (spins && !input.fusion.dedicated_core && runtime >= 0 && period > 0 && runtime < period).then(
+        || Task {
+            name: "rt-throttling".into(),
+            c: (period - runtime) as u64 * 1000,
+            t: period as u64 * 1000,
+            j: 0,
+            priority: 100,
+            b: 0,
+            d: None,
+        },
+    )
+}
+
 /// Computes every stream's bound.
 ///
 /// # Errors
@@ -303,13 +325,20 @@ pub fn analyze(input: &AnalysisInput) -> Result<BoundReport, BoundError> {
             d: None,
         });
     }
+    let throttling = rt_throttling(input);
     let hp_load: Vec<&Task> = input
         .other_rt_load
         .iter()
         .filter(|t| t.priority >= input.fusion.priority)
+        .chain(throttling.as_ref())
         .collect();
     let utilisation = rta::utilisation(items.iter().chain(hp_load.iter().copied()));
-    let horizon = rta::default_horizon(&items).max(rta::default_horizon(&input.other_rt_load));
+    let everything: Vec<Task> = items
+        .iter()
+        .chain(hp_load.iter().copied())
+        .cloned()
+        .collect();
+    let horizon = rta::default_horizon(&everything);
     let mut out = Vec::with_capacity(items.len());
     for (k, (s, tua)) in input.streams.iter().zip(&items).enumerate() {
         let hep: Vec<&Task> = items
@@ -380,7 +409,15 @@ pub fn analyze(input: &AnalysisInput) -> Result<BoundReport, BoundError> {
                 s.ring_depth
             ));
         }
-        if input.fusion.dedicated_core && !hp_load.is_empty() {
+        if let Some(t) = &throttling {
+            notes.push(format!(
+                "spinning on a shared core: the kernel's RT throttling ({} µs of every {} µs go to \
+                 other threads) is counted as interference",
+                t.c / 1000,
+                t.t / 1000
+            ));
+        }
+        if input.fusion.dedicated_core && !input.other_rt_load.is_empty() {
             notes.push(
                 "fusion core declared dedicated, yet other RT load was given; it is counted".into(),
             );

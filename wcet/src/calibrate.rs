@@ -82,6 +82,13 @@ pub struct HostInfo {
     pub cpus: usize,
     /// Isolated CPUs (`/sys/devices/system/cpu/isolated`), empty when none.
     pub isolated_cpus: String,
+    /// RT throttling: SCHED_FIFO threads get `rt_runtime_us` of every `rt_period_us`
+    /// (`/proc/sys/kernel/sched_rt_*`); −1 means throttling is off, 0/0 that it is unknown.
+    #[serde(default)]
+    pub rt_runtime_us: i64,
+    /// See `rt_runtime_us`.
+    #[serde(default)]
+    pub rt_period_us: i64,
 }
 
 impl HostInfo {
@@ -128,6 +135,12 @@ impl HostInfo {
             cpu_model,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             isolated_cpus: read("/sys/devices/system/cpu/isolated"),
+            rt_runtime_us: read("/proc/sys/kernel/sched_rt_runtime_us")
+                .parse()
+                .unwrap_or(0),
+            rt_period_us: read("/proc/sys/kernel/sched_rt_period_us")
+                .parse()
+                .unwrap_or(0),
         }
     }
 }

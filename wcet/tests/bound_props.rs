@@ -66,6 +66,40 @@ fn hand_computed_two_streams_and_interfering_thread() {
     assert!(a.busy_window.interference.iter().all(|i| i.task != "lp"));
 }
 
+/// A thread spinning on a shared core is charged the kernel's RT throttling (here the default
+/// 950 ms of every 1 s): 50 ms of interference, shown in the busy window and in a note. Sleeping,
+/// or on a dedicated core, it is not.
+#[test]
+fn spinning_on_a_shared_core_pays_rt_throttling() {
+    let mut input = common::input();
+    input.streams.truncate(1);
+    input.host.host.rt_runtime_us = 950_000;
+    input.host.host.rt_period_us = 1_000_000;
+    let futex = analyze(&input).unwrap().streams[0].bound_ns;
+    input.fusion.wakeup = Wakeup::Spin {
+        poll_period_ns: 1_000,
+    };
+    let r = analyze(&input).unwrap();
+    let s = &r.streams[0];
+    assert!(s
+        .busy_window
+        .interference
+        .iter()
+        .any(|i| i.task == "rt-throttling" && i.time_ns == 50_000_000));
+    assert!(
+        s.notes.iter().any(|n| n.contains("RT throttling")),
+        "{:?}",
+        s.notes
+    );
+    assert!(
+        s.bound_ns > 50_000_000 && futex < 1_000_000,
+        "{} {futex}",
+        s.bound_ns
+    );
+    input.fusion.dedicated_core = true;
+    assert!(analyze(&input).unwrap().streams[0].bound_ns < 1_000_000);
+}
+
 #[test]
 fn overloaded_fusion_thread_gets_no_number() {
     let mut input = common::input();

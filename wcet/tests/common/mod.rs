@@ -27,6 +27,8 @@ pub fn calibration() -> Calibration {
             cpu_model: "Synthetic CPU".into(),
             cpus: 2,
             isolated_cpus: String::new(),
+            rt_runtime_us: -1,
+            rt_period_us: 1_000_000,
         },
         cache_line_transfer: stat(80, 150),
         enqueue: stat(40, 80),
