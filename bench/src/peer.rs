@@ -92,6 +92,9 @@ pub struct PeerArgs {
     /// Inherited socket file descriptor (uds-copy only).
     #[arg(long)]
     pub fd: Option<i32>,
+    /// Do not ask for SCHED_FIFO.
+    #[arg(long)]
+    pub no_fifo: bool,
 }
 
 /// Result of a one-way stream.
@@ -166,7 +169,7 @@ pub fn directions(role: Role) -> (Option<&'static str>, Option<&'static str>) {
 
 /// Entry point of `transport-peer`.
 pub fn run(args: &PeerArgs) -> Result<()> {
-    let rt = rt::setup(args.core)?;
+    let rt = rt::setup(args.core, !args.no_fifo)?;
     let control = Control::open(&args.control)?;
     let report = match args.system {
         System::Floor | System::FloorTouch => {

@@ -21,8 +21,9 @@ pub struct RtState {
 }
 
 /// Pins the calling process to `core` (an error if that fails: the measurement would be
-/// meaningless), then tries SCHED_FIFO and `mlockall(MCL_CURRENT)` (best effort, reported back).
-pub fn setup(core: usize) -> Result<RtState> {
+/// meaningless), then, if `fifo`, tries SCHED_FIFO, and `mlockall(MCL_CURRENT)` (best effort,
+/// both reported back).
+pub fn setup(core: usize, fifo: bool) -> Result<RtState> {
     let mut set = CpuSet::new();
     set.set(core)
         .with_context(|| format!("core {core} is out of range"))?;
@@ -33,7 +34,7 @@ pub fn setup(core: usize) -> Result<RtState> {
     };
     // SAFETY: plain system call on the calling process (pid 0) with a valid, initialised
     // sched_param that outlives the call.
-    let fifo = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0;
+    let fifo = fifo && unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0;
     let mlocked = lock_current();
     Ok(RtState {
         core,

@@ -3,7 +3,6 @@
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -45,8 +44,22 @@ pub struct TransportArgs {
     )]
     pub systems: Vec<System>,
     /// Give up on a pair of peers after this many seconds.
-    #[arg(long, default_value_t = 300, hide = true)]
+    #[arg(long, default_value_t = 300)]
     pub pair_timeout_s: u64,
+    /// Do not ask for SCHED_FIFO (for hosts where RT throttling is off and spinning real-time
+    /// peers could starve everything else, this program's parent included).
+    #[arg(long)]
+    pub no_fifo: bool,
+}
+
+/// How every pair is started.
+struct Plan {
+    /// This binary, re-executed as the peers.
+    exe: std::path::PathBuf,
+    /// Give up on a pair after this long.
+    timeout: Duration,
+    /// Ask the peers for SCHED_FIFO.
+    fifo: bool,
 }
 
 /// Parses `64`, `4096`, `4KiB`, `2.5MiB`, `16MiB` into bytes (at least 1).
@@ -91,8 +104,11 @@ fn warmup(iters: u64) -> u64 {
 
 /// Entry point of `transport`.
 pub fn run(args: &TransportArgs) -> Result<()> {
-    let exe = std::env::current_exe().context("locating this binary to re-execute it")?;
-    let timeout = Duration::from_secs(args.pair_timeout_s);
+    let plan = Plan {
+        exe: std::env::current_exe().context("locating this binary to re-execute it")?,
+        timeout: Duration::from_secs(args.pair_timeout_s),
+        fifo: !args.no_fifo,
+    };
     let mut measured = Measured::default();
     for &payload in &args.payloads {
         for &system in &args.systems {
@@ -105,14 +121,7 @@ pub fn run(args: &TransportArgs) -> Result<()> {
                 system.name(),
                 report::size(payload)
             );
-            let [ping, pong] = run_pair(
-                &exe,
-                system,
-                [Role::Ping, Role::Pong],
-                payload,
-                iters,
-                timeout,
-            )?;
+            let [ping, pong] = run_pair(&plan, system, [Role::Ping, Role::Pong], payload, iters)?;
             measured.add_latency(system, payload, &ping, &pong)?;
         }
     }
@@ -126,7 +135,7 @@ pub fn run(args: &TransportArgs) -> Result<()> {
             system.name()
         );
         let roles = [Role::StreamPub, Role::StreamSub];
-        let [publ, sub] = run_pair(&exe, system, roles, STREAM_PAYLOAD, messages, timeout)?;
+        let [publ, sub] = run_pair(&plan, system, roles, STREAM_PAYLOAD, messages)?;
         measured.add_stream(system, STREAM_PAYLOAD, &publ, &sub)?;
     }
     let out = measured.finish();
@@ -165,13 +174,13 @@ impl Drop for Unlink {
 
 /// Starts `roles[0]` on core 0 and `roles[1]` on core 1, waits for both, returns their reports.
 fn run_pair(
-    exe: &Path,
+    plan: &Plan,
     system: System,
     roles: [Role; 2],
     payload: usize,
     iters: u64,
-    timeout: Duration,
 ) -> Result<[PeerReport; 2]> {
+    let exe = &plan.exe;
     let id = format!(
         "{}.{}",
         std::process::id(),
@@ -205,6 +214,9 @@ fn run_pair(
             .args(["--control", &control_name])
             .args(["--channel", &id])
             .args(["--core", &core.to_string()]);
+        if !plan.fifo {
+            cmd.arg("--no-fifo");
+        }
         if let Some((a, b)) = &sockets {
             let fd = if core == 0 { a } else { b };
             cmd.args(["--fd", &fd.as_raw_fd().to_string()]);
@@ -218,7 +230,7 @@ fn run_pair(
         );
     }
     drop(sockets);
-    if let Err(e) = wait_all(&mut peers, timeout, system) {
+    if let Err(e) = wait_all(&mut peers, plan.timeout, system) {
         // Kill and reap both peers now, then remove what a killed peer could not.
         drop(peers);
         let removed = crate::systems::shm::clean_stale(&id);
