@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ros2_client::dds::rustdds::{
     self, bytes::Bytes, mio1, no_key, DomainParticipant, QosPolicies, RTPSEntity,
-    RepresentationIdentifier, StatusEvented, TopicKind, GUID,
+    RepresentationIdentifier, StatusEvented, Topic, TopicKind, GUID,
 };
 use rtfuse_msgs::cdr::{self, CDR_BE_HEADER, CDR_LE_HEADER};
 
@@ -188,12 +188,65 @@ fn describe_qos(requested: &QosPolicies, offered: &QosPolicies) -> String {
     )
 }
 
+/// The DDS topic (`rt/<topic>`, `pkg::msg::dds_::Type_`) and policies of an endpoint.
+fn ros_topic(
+    participant: &DomainParticipant,
+    topic: &str,
+    ros_type: &str,
+    qos: &QosConfig,
+) -> Result<(Topic, QosPolicies, String), PluginError> {
+    let dds_topic = names::dds_topic_name(topic)?;
+    let dds_type = names::dds_type_name(ros_type)?;
+    let policies = qos.to_dds();
+    let t = participant
+        .create_topic(dds_topic.clone(), dds_type, &policies, TopicKind::NoKey)
+        .map_err(|e| PluginError::dds(&dds_topic, e))?;
+    Ok((t, policies, dds_topic))
+}
+
+/// Matched remote endpoints and incompatible-QoS reports, from DDS status events.
+#[derive(Default)]
+struct Matching {
+    matched: HashSet<GUID>,
+    incompatible: Vec<String>,
+}
+
+impl Matching {
+    fn on_matched(&mut self, change: i32, remote: GUID) {
+        if change > 0 {
+            self.matched.insert(remote);
+        } else if change < 0 {
+            self.matched.remove(&remote);
+        }
+    }
+
+    fn on_incompatible(
+        &mut self,
+        topic: &str,
+        remote: String,
+        policy: impl std::fmt::Debug,
+        requested: &QosPolicies,
+        offered: &QosPolicies,
+    ) {
+        self.incompatible.push(format!(
+            "QoS mismatch on {topic}: {remote} is incompatible in {policy:?} ({})",
+            describe_qos(requested, offered)
+        ));
+    }
+
+    fn take_events(&mut self) -> EndpointEvents {
+        EndpointEvents {
+            matched: self.matched.len(),
+            incompatible_qos: std::mem::take(&mut self.incompatible),
+        }
+    }
+}
+
 /// A DDS writer of raw CDR payloads on a ROS 2 topic.
 pub struct RawWriter {
     writer: no_key::DataWriter<RawCdr, RawCdrAdapter>,
     topic: String,
-    matched: HashSet<GUID>,
-    incompatible: Vec<String>,
+    matching: Matching,
 }
 
 impl RawWriter {
@@ -207,12 +260,7 @@ impl RawWriter {
         ros_type: &str,
         qos: &QosConfig,
     ) -> Result<RawWriter, PluginError> {
-        let dds_topic = names::dds_topic_name(topic)?;
-        let dds_type = names::dds_type_name(ros_type)?;
-        let policies = qos.to_dds();
-        let t = participant
-            .create_topic(dds_topic.clone(), dds_type, &policies, TopicKind::NoKey)
-            .map_err(|e| PluginError::dds(&dds_topic, e))?;
+        let (t, policies, dds_topic) = ros_topic(participant, topic, ros_type, qos)?;
         let publisher = participant
             .create_publisher(&policies)
             .map_err(|e| PluginError::dds(&dds_topic, e))?;
@@ -222,8 +270,7 @@ impl RawWriter {
         Ok(RawWriter {
             writer,
             topic: dds_topic,
-            matched: HashSet::new(),
-            incompatible: Vec::new(),
+            matching: Matching::default(),
         })
     }
 
@@ -264,38 +311,30 @@ impl RawWriter {
             match status {
                 rustdds::DataWriterStatus::PublicationMatched {
                     current, reader, ..
-                } => {
-                    if current.count_change() > 0 {
-                        self.matched.insert(reader);
-                    } else if current.count_change() < 0 {
-                        self.matched.remove(&reader);
-                    }
-                }
+                } => self.matching.on_matched(current.count_change(), reader),
                 rustdds::DataWriterStatus::OfferedIncompatibleQos {
                     last_policy_id,
                     reader,
                     requested_qos,
                     offered_qos,
                     ..
-                } => self.incompatible.push(format!(
-                    "QoS mismatch on {}: reader {reader:?} is incompatible in {last_policy_id:?} \
-                     ({})",
-                    self.topic,
-                    describe_qos(&requested_qos, &offered_qos)
-                )),
+                } => self.matching.on_incompatible(
+                    &self.topic,
+                    format!("reader {reader:?}"),
+                    last_policy_id,
+                    &requested_qos,
+                    &offered_qos,
+                ),
                 _ => {}
             }
         }
-        &self.matched
+        &self.matching.matched
     }
 
     /// Matching state and QoS problems seen since the last call.
     pub fn take_events(&mut self) -> EndpointEvents {
-        let matched = self.poll_events().len();
-        EndpointEvents {
-            matched,
-            incompatible_qos: std::mem::take(&mut self.incompatible),
-        }
+        self.poll_events();
+        self.matching.take_events()
     }
 }
 
@@ -316,8 +355,7 @@ pub struct RawReader {
     poll: mio1::Poll,
     events: mio1::Events,
     topic: String,
-    matched: HashSet<GUID>,
-    incompatible: Vec<String>,
+    matching: Matching,
 }
 
 impl RawReader {
@@ -331,12 +369,7 @@ impl RawReader {
         ros_type: &str,
         qos: &QosConfig,
     ) -> Result<RawReader, PluginError> {
-        let dds_topic = names::dds_topic_name(topic)?;
-        let dds_type = names::dds_type_name(ros_type)?;
-        let policies = qos.to_dds();
-        let t = participant
-            .create_topic(dds_topic.clone(), dds_type, &policies, TopicKind::NoKey)
-            .map_err(|e| PluginError::dds(&dds_topic, e))?;
+        let (t, policies, dds_topic) = ros_topic(participant, topic, ros_type, qos)?;
         let subscriber = participant
             .create_subscriber(&policies)
             .map_err(|e| PluginError::dds(&dds_topic, e))?;
@@ -352,8 +385,7 @@ impl RawReader {
             poll,
             events: mio1::Events::with_capacity(4),
             topic: dds_topic,
-            matched: HashSet::new(),
-            incompatible: Vec::new(),
+            matching: Matching::default(),
         })
     }
 
@@ -414,37 +446,29 @@ impl RawReader {
             match status {
                 rustdds::DataReaderStatus::SubscriptionMatched {
                     current, writer, ..
-                } => {
-                    if current.count_change() > 0 {
-                        self.matched.insert(writer);
-                    } else if current.count_change() < 0 {
-                        self.matched.remove(&writer);
-                    }
-                }
+                } => self.matching.on_matched(current.count_change(), writer),
                 rustdds::DataReaderStatus::RequestedIncompatibleQos {
                     last_policy_id,
                     writer,
                     requested_qos,
                     offered_qos,
                     ..
-                } => self.incompatible.push(format!(
-                    "QoS mismatch on {}: writer {writer:?} is incompatible in {last_policy_id:?} \
-                     ({})",
-                    self.topic,
-                    describe_qos(&requested_qos, &offered_qos)
-                )),
+                } => self.matching.on_incompatible(
+                    &self.topic,
+                    format!("writer {writer:?}"),
+                    last_policy_id,
+                    &requested_qos,
+                    &offered_qos,
+                ),
                 _ => {}
             }
         }
-        &self.matched
+        &self.matching.matched
     }
 
     /// Matching state and QoS problems seen since the last call.
     pub fn take_events(&mut self) -> EndpointEvents {
-        let matched = self.poll_events().len();
-        EndpointEvents {
-            matched,
-            incompatible_qos: std::mem::take(&mut self.incompatible),
-        }
+        self.poll_events();
+        self.matching.take_events()
     }
 }

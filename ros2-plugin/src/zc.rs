@@ -271,7 +271,7 @@ pub struct ZcSubscription<M> {
     reader: RawReader,
     channels: HashMap<String, Attached>,
     pending: VecDeque<(M, ZcInfo)>,
-    /// Last DDS sequence number delivered by DDS, per writer (GUID hex).
+    /// Last DDS sequence number taken from DDS, per writer (GUID hex).
     last_dds: HashMap<String, i64>,
     last_scan: Option<Instant>,
     stats: ZcSubscriptionStats,
@@ -398,27 +398,33 @@ impl<M: RosMessage> ZcSubscription<M> {
     fn poll_dds(&mut self) -> Result<(), PluginError> {
         while let Some(sample) = self.reader.take()? {
             let hex = registry::guid_hex(sample.writer);
+            let seq = sample.sequence_number;
+            // A writer's samples come in sequence order; anything at or below the last one seen
+            // is a re-delivery.
+            if self.last_dds.get(&hex).is_some_and(|&last| seq <= last) {
+                self.stats.duplicates_suppressed += 1;
+                continue;
+            }
             if self.channels.contains_key(&hex) {
                 // The shared-memory copy, if any, was published before this DDS sample.
                 self.drain(&hex);
             }
+            self.last_dds.insert(hex.clone(), seq);
             if let Some(att) = self.channels.get_mut(&hex) {
-                let seq = sample.sequence_number;
                 let dup = att.shm_seqs.remove(&seq);
-                // DDS delivers a writer's samples in order: older entries never get a copy.
+                // Older entries never get a DDS copy any more.
                 att.shm_seqs = att.shm_seqs.split_off(&seq);
                 if dup {
                     self.stats.duplicates_suppressed += 1;
                     continue;
                 }
             }
-            self.last_dds.insert(hex, sample.sequence_number);
             match sample.data.decode::<M>() {
                 Ok(msg) => {
                     self.stats.via_dds += 1;
                     let info = ZcInfo {
                         via_shm: false,
-                        dds_seq: sample.sequence_number,
+                        dds_seq: seq,
                         sent_ns: 0,
                     };
                     self.pending.push_back((msg, info));

@@ -70,35 +70,22 @@ fn cyclone_imu_and_large_image_arrive_in_rtfuse_channels_intact() {
     .expect("gateway starts");
     let mut imu_sub = open_channel(&imu_ch);
     let mut img_sub = open_channel(&img_ch);
-    let d = domain.to_string();
-    let imu_peer = Peer::start(&[
+    let imu_peer = Peer::cyclone(
         "pub",
-        "--domain",
-        &d,
-        "--topic",
+        domain,
         "rt/imu",
-        "--type",
         "sensor_msgs/msg/Imu",
-        "--count",
-        "5",
-    ]);
+        &["--count", "5"],
+    );
     const SIZE: usize = 2_500_000;
     let size = SIZE.to_string();
-    let img_peer = Peer::start(&[
+    let img_peer = Peer::cyclone(
         "pub",
-        "--domain",
-        &d,
-        "--topic",
+        domain,
         "rt/camera/image_raw",
-        "--type",
         "sensor_msgs/msg/Image",
-        "--count",
-        "3",
-        "--size",
-        &size,
-        "--period",
-        "0.1",
-    ]);
+        &["--count", "3", "--size", &size, "--period", "0.1"],
+    );
     imu_peer.wait_matched(LONG);
     img_peer.wait_matched(LONG);
 
@@ -261,29 +248,20 @@ fn egress_odometry_and_cloud_decode_field_by_field_in_cyclone() {
         ],
     })
     .expect("gateway starts");
-    let d = domain.to_string();
-    let odom_peer = Peer::start(&[
+    let odom_peer = Peer::cyclone(
         "sub",
-        "--domain",
-        &d,
-        "--topic",
+        domain,
         "rt/odom",
-        "--type",
         "nav_msgs/msg/Odometry",
-        "--count",
-        "4",
-    ]);
-    let cloud_peer = Peer::start(&[
+        &["--count", "4"],
+    );
+    let cloud_peer = Peer::cyclone(
         "sub",
-        "--domain",
-        &d,
-        "--topic",
+        domain,
         "rt/points",
-        "--type",
         "sensor_msgs/msg/PointCloud2",
-        "--count",
-        "3",
-    ]);
+        &["--count", "3"],
+    );
     odom_peer.wait_matched(LONG);
     cloud_peer.wait_matched(LONG);
     // Our side matched too, and the bridges are reading the channels.
@@ -352,21 +330,14 @@ fn qos_mismatch_is_reported_clearly() {
         )],
     })
     .expect("gateway starts");
-    let d = domain.to_string();
     // A reliable reader cannot match a best-effort writer.
-    let _peer = Peer::start(&[
+    let _peer = Peer::cyclone(
         "sub",
-        "--domain",
-        &d,
-        "--topic",
+        domain,
         "rt/odom",
-        "--type",
         "nav_msgs/msg/Odometry",
-        "--qos",
-        "reliable",
-        "--timeout",
-        "20",
-    ]);
+        &["--qos", "reliable", "--timeout", "20"],
+    );
     let msg = wait_for(LONG, || {
         gw.stats().bridges[0].qos_mismatches.first().cloned()
     })
@@ -382,7 +353,6 @@ fn qos_mismatch_is_reported_clearly() {
 fn bad_input_is_counted_and_the_gateway_keeps_going() {
     let _w = watchdog(Duration::from_secs(120), "bad input");
     let domain = unique_domain();
-    let d = domain.to_string();
     let (in_ch, out_ch) = (unique_channel("in"), unique_channel("out"));
     let cfg = ChannelConfig {
         chunk_size: 1 << 16,
@@ -414,17 +384,13 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
     let mut in_sub = open_channel(&in_ch);
 
     // Ingest: a hostile peer publishes another layout under the Imu type name, then vanishes.
-    let mut bogus = Peer::start(&[
+    let mut bogus = Peer::cyclone(
         "bogus",
-        "--domain",
-        &d,
-        "--topic",
+        domain,
         "rt/imu",
-        "--type",
         "sensor_msgs/msg/Imu",
-        "--count",
-        "3",
-    ]);
+        &["--count", "3"],
+    );
     bogus.wait_matched(LONG);
     assert_eq!(bogus.records(3, LONG).len(), 3);
     wait_for(LONG, || {
@@ -437,17 +403,13 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
         "malformed data reached the channel"
     );
     // A well-behaved peer afterwards is still served.
-    let good = Peer::start(&[
+    let good = Peer::cyclone(
         "pub",
-        "--domain",
-        &d,
-        "--topic",
+        domain,
         "rt/imu",
-        "--type",
         "sensor_msgs/msg/Imu",
-        "--count",
-        "2",
-    ]);
+        &["--count", "2"],
+    );
     good.wait_matched(LONG);
     assert_eq!(good.records(2, LONG).len(), 2);
     for _ in 0..2 {
@@ -459,17 +421,13 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
     }
 
     // Egress: truncated, huge declared length, wrong encapsulation; then a good message.
-    let odom_peer = Peer::start(&[
+    let odom_peer = Peer::cyclone(
         "sub",
-        "--domain",
-        &d,
-        "--topic",
+        domain,
         "rt/odom",
-        "--type",
         "nav_msgs/msg/Odometry",
-        "--count",
-        "1",
-    ]);
+        &["--count", "1"],
+    );
     odom_peer.wait_matched(LONG);
     wait_for(LONG, || {
         (out_pub.subscriber_count() >= 1 && gw.stats().bridges[1].matched >= 1).then_some(())

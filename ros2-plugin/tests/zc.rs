@@ -141,24 +141,16 @@ fn peers_appearing_and_leaving_lose_and_duplicate_nothing() {
             0 if s.dds_skipped > 20 => {
                 skipped_before_peer = s.dds_skipped;
                 dds_before_peer = s.via_dds;
-                let (d, t) = (domain.to_string(), dds_topic.clone());
+                let t = dds_topic.clone();
                 // An ordinary ROS 2 node joins (started on another thread: no consumer stall).
                 peer_thread = Some(std::thread::spawn(move || {
-                    let peer = Peer::start(&[
+                    let peer = Peer::cyclone(
                         "sub",
-                        "--domain",
-                        &d,
-                        "--topic",
+                        domain,
                         &t,
-                        "--type",
                         "sensor_msgs/msg/Image",
-                        "--count",
-                        "40",
-                        "--timeout",
-                        "60",
-                        "--depth",
-                        "1000",
-                    ]);
+                        &["--count", "40", "--timeout", "60", "--depth", "1000"],
+                    );
                     peer.wait_matched(LONG);
                     peer.records(40, LONG).len()
                 }));

@@ -193,46 +193,46 @@ fn run_plugin(domain: u16, size: usize, iters: usize, burst: usize, period: Dura
     run
 }
 
-fn run_ros2_client(domain: u16, size: usize, iters: usize, burst: usize, period: Duration) -> Run {
-    let topic_name = format!("bench_dds_{}_{size}", std::process::id());
-    let qos = QosConfig::ros_default().to_profile();
-    let rx = new_rx();
-    let (lat_tx, lat_rx) = mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
+/// A plain ros2-client node on `domain` and its `sensor_msgs/Image` topic (ROS default QoS).
+fn image_node(
+    domain: u16,
+    node_name: &str,
+    topic_name: &str,
+) -> (
+    ros2_client::Context,
+    ros2_client::Node,
+    ros2_client::dds::rustdds::Topic,
+) {
     let ctx = new_context(Some(domain)).expect("context");
-    let mut node = ctx
+    let node = ctx
         .new_node(
-            NodeName::new("/", "bench_pub").unwrap(),
+            NodeName::new("/", node_name).unwrap(),
             NodeOptions::new().enable_rosout(false),
         )
         .expect("node");
     let topic = node
         .create_topic(
-            &Name::new("/", &topic_name).unwrap(),
+            &Name::new("/", topic_name).unwrap(),
             MessageTypeName::new("sensor_msgs", "Image"),
-            &qos,
+            &QosConfig::ros_default().to_profile(),
         )
         .expect("topic");
+    (ctx, node, topic)
+}
+
+fn run_ros2_client(domain: u16, size: usize, iters: usize, burst: usize, period: Duration) -> Run {
+    let topic_name = format!("bench_dds_{}_{size}", std::process::id());
+    let rx = new_rx();
+    let (lat_tx, lat_rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (_ctx, mut node, topic) = image_node(domain, "bench_pub", &topic_name);
     let publisher = node
         .create_publisher::<Image>(&topic, None)
         .expect("publisher");
     let receiver = {
         let (rx, stop) = (rx.clone(), stop.clone());
         std::thread::spawn(move || {
-            let ctx = new_context(Some(domain)).expect("context");
-            let mut node = ctx
-                .new_node(
-                    NodeName::new("/", "bench_sub").unwrap(),
-                    NodeOptions::new().enable_rosout(false),
-                )
-                .expect("node");
-            let topic = node
-                .create_topic(
-                    &Name::new("/", &topic_name).unwrap(),
-                    MessageTypeName::new("sensor_msgs", "Image"),
-                    &qos,
-                )
-                .expect("topic");
+            let (_ctx, mut node, topic) = image_node(domain, "bench_sub", &topic_name);
             let mut sub = node
                 .create_subscription::<Image>(&topic, None)
                 .expect("subscription");

@@ -83,6 +83,15 @@ impl Peer {
         Peer { child, lines }
     }
 
+    /// Starts the peer in `mode` (`pub`, `sub`, `bogus`) on `domain`, DDS topic `topic` (with
+    /// its `rt/` prefix), ROS type `ty`, plus `extra` options.
+    pub fn cyclone(mode: &str, domain: u16, topic: &str, ty: &str, extra: &[&str]) -> Peer {
+        let d = domain.to_string();
+        let mut args = vec![mode, "--domain", &d, "--topic", topic, "--type", ty];
+        args.extend_from_slice(extra);
+        Peer::start(&args)
+    }
+
     /// The next output line, or `None` after `timeout` / at the end.
     pub fn line(&self, timeout: Duration) -> Option<String> {
         self.lines.recv_timeout(timeout).ok()
