@@ -26,6 +26,7 @@
 
 mod fusion_loop;
 
+use crossbeam_queue::ArrayQueue;
 use nalgebra::Isometry3;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,6 +114,40 @@ impl ProjectionSpec {
     }
 }
 
+/// EKF parameters (robot_localization-style, see [`crate::ekf`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EkfSpec {
+    /// IMU standard deviations: orientation (rad), angular rate (rad/s), acceleration (m/s²).
+    pub imu_std: [f64; 3],
+    /// Odometry standard deviations: position (m), yaw (rad), velocity (m/s), yaw rate (rad/s).
+    pub odom_std: [f64; 4],
+    /// Mahalanobis gate in standard deviations (`f64::INFINITY` disables it).
+    pub mahalanobis_threshold: f64,
+}
+
+impl Default for EkfSpec {
+    /// Matched to the synthetic sensors' default noise, gate at 5 σ.
+    fn default() -> Self {
+        EkfSpec {
+            imu_std: [0.01, 0.01, 0.1],
+            odom_std: [0.05, 0.02, 0.05, 0.01],
+            mahalanobis_threshold: 5.0,
+        }
+    }
+}
+
+/// One EKF estimate, as the fusion thread hands it out after each accepted measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Sensor stamp of the measurement (CLOCK_MONOTONIC ns).
+    pub t_sensor_ns: u64,
+    /// The state (see [`crate::ekf::idx`]).
+    pub state: [f64; crate::ekf::STATE_SIZE],
+}
+
+/// Estimates kept for [`NodeHandle::drain_estimates`] (oldest overwritten).
+pub const ESTIMATE_CAPACITY: usize = 4096;
+
 /// Everything the node needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeConfig {
@@ -128,6 +163,8 @@ pub struct NodeConfig {
     pub wakeup: Wakeup,
     /// LiDAR → camera projection; `None` pairs the frames without projecting.
     pub projection: Option<ProjectionSpec>,
+    /// EKF over IMU and odometry; `None` only validates those streams.
+    pub ekf: Option<EkfSpec>,
     /// Channel to publish depth images on (float32 metres, NaN = no return), if any.
     pub depth_output: Option<String>,
     /// Trace file, if any.
@@ -183,6 +220,7 @@ impl NodeConfig {
                 max_wait: Duration::from_millis(20),
             },
             projection: Some(ProjectionSpec::synthetic(&cam)),
+            ekf: Some(EkfSpec::default()),
             depth_output: None,
             trace_path: None,
             trace_capacity: 1 << 16,
@@ -352,7 +390,9 @@ impl FusionNode {
             .map_err(|e| NodeError::Thread(e.to_string()))?;
 
         let (tx, rx) = mpsc::channel::<RtStatus>();
+        let estimates = Arc::new(ArrayQueue::new(ESTIMATE_CAPACITY));
         let shared = fusion_loop::Shared {
+            estimates: estimates.clone(),
             stop: stop.clone(),
             node: node.clone(),
             streams: streams.clone(),
@@ -393,6 +433,7 @@ impl FusionNode {
             rt,
             node,
             streams,
+            estimates,
         })
     }
 
@@ -429,9 +470,18 @@ pub struct NodeHandle {
     rt: RtStatus,
     node: Arc<NodeCounters>,
     streams: Vec<Arc<StreamCounters>>,
+    estimates: Arc<ArrayQueue<Estimate>>,
 }
 
 impl NodeHandle {
+    /// Moves the EKF estimates produced since the last call into `out` (at most
+    /// [`ESTIMATE_CAPACITY`] are kept; older ones are overwritten).
+    pub fn drain_estimates(&self, out: &mut Vec<Estimate>) {
+        while let Some(e) = self.estimates.pop() {
+            out.push(e);
+        }
+    }
+
     /// The latest stats snapshot (published every `stats_period`).
     pub fn snapshot(&self) -> StatsSnapshot {
         self.stats

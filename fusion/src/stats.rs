@@ -100,6 +100,10 @@ pub struct NodeCounters {
     pub steady_minor_faults: Counter,
     /// 1 once warm-up is over and the steady-state counters are live.
     pub steady: Counter,
+    /// EKF measurements accepted.
+    pub ekf_accepted: Counter,
+    /// EKF measurements rejected by the Mahalanobis gate.
+    pub ekf_rejected: Counter,
 }
 
 /// The real-time end of a bounded, pre-allocated queue of records. Cloning shares the queue.
@@ -310,6 +314,10 @@ pub struct StatsSnapshot {
     pub steady_allocations: u64,
     /// Minor faults on the fusion thread after warm-up.
     pub steady_minor_faults: u64,
+    /// EKF measurements accepted.
+    pub ekf_accepted: u64,
+    /// EKF measurements rejected by the Mahalanobis gate (outliers).
+    pub ekf_rejected: u64,
     /// The fusion thread's real-time status, once known.
     pub rt: Option<RtStatus>,
 }
@@ -505,6 +513,8 @@ impl StatsWorker {
                     snap.fuse_errors = n.fuse_errors.get();
                     snap.steady_allocations = n.steady_allocations.get();
                     snap.steady_minor_faults = n.steady_minor_faults.get();
+                    snap.ekf_accepted = n.ekf_accepted.get();
+                    snap.ekf_rejected = n.ekf_rejected.get();
                     snap.stats_lost = sink.lost();
                     snap.trace_lost = sources.trace.as_ref().map_or(0, RecordSink::lost);
                     snap.rt = sources.rt.lock().map(|g| g.clone()).unwrap_or(None);

@@ -3,7 +3,8 @@
 
 use fusion::driver::meta::{FrameMeta, StreamKind};
 use fusion::driver::synthetic::{
-    CameraConfig, ImuConfig, LidarConfig, SyntheticCamera, SyntheticImu, SyntheticLidar,
+    CameraConfig, ImuConfig, LidarConfig, OdometryConfig, SyntheticCamera, SyntheticImu,
+    SyntheticLidar, SyntheticOdometry,
 };
 use fusion::driver::{spawn_driver_thread, SensorDriver};
 use fusion::node::{
@@ -68,6 +69,7 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
         unique("imu"),
         unique("depth"),
     );
+    let odom = unique("odom");
     let drivers: Vec<(Box<dyn SensorDriver>, &str)> = vec![
         (Box::new(SyntheticCamera::new(cam_cfg).unwrap()), &cam),
         (
@@ -90,6 +92,10 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
             ),
             &imu,
         ),
+        (
+            Box::new(SyntheticOdometry::new(OdometryConfig::default()).unwrap()),
+            &odom,
+        ),
     ];
     let threads: Vec<_> = drivers
         .into_iter()
@@ -102,6 +108,7 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
             spec(&cam, StreamKind::Camera, 30.0),
             spec(&lidar, StreamKind::Lidar, 10.0),
             spec(&imu, StreamKind::Imu, 200.0),
+            spec(&odom, StreamKind::Odometry, 50.0),
         ],
         // Commensurate driver rates share stamps, so exact pairing works.
         sync: SyncPolicy::ExactTime { queue_size: 6 },
@@ -145,12 +152,34 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
         live.rt.is_some() && !live.streams.is_empty(),
         "live snapshot: {live:?}"
     );
+    let mut estimates = Vec::new();
+    handle.drain_estimates(&mut estimates);
     let report = handle.stop().unwrap();
     stop.store(true, Ordering::Release);
     for t in threads {
         t.join().unwrap();
     }
     let s = &report.stats;
+    // The EKF follows the true trajectory (odometry noise is 5 cm, 1°).
+    assert!(estimates.len() > 100, "{} estimates", estimates.len());
+    let (mut pos2, mut yaw2) = (0.0, 0.0);
+    for e in &estimates {
+        let truth = fusion::truth::state(fusion::driver::truth_time(e.t_sensor_ns));
+        let (dx, dy) = (e.state[0] - truth.position.x, e.state[1] - truth.position.y);
+        pos2 += dx * dx + dy * dy;
+        yaw2 += fusion::synth::wrap_angle(e.state[5] - truth.yaw).powi(2);
+    }
+    let n = estimates.len() as f64;
+    let (pos_rmse, yaw_rmse) = ((pos2 / n).sqrt(), (yaw2 / n).sqrt());
+    eprintln!(
+        "EKF: {} estimates, position RMSE {pos_rmse:.3} m, yaw RMSE {yaw_rmse:.4} rad",
+        estimates.len()
+    );
+    assert!(
+        pos_rmse < 0.1 && yaw_rmse < 0.03,
+        "position RMSE {pos_rmse} m, yaw RMSE {yaw_rmse} rad"
+    );
+    assert_eq!(s.ekf_rejected, 0, "no outliers in the synthetic odometry");
     eprintln!("{s}\ndepth images {images}, finite pixels {finite_px}");
     assert!(s.sets_fused >= 8, "sets fused {}", s.sets_fused);
     assert_eq!(s.fuse_errors, 0);
@@ -179,7 +208,7 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
         received,
         "one record per received sample"
     );
-    assert_eq!(t.header.streams.len(), 3);
+    assert_eq!(t.header.streams.len(), 4);
     assert_eq!(t.header.fusion_policy, report.rt.policy.as_str());
     let fifo = report.rt.is_fifo();
     assert!(t
@@ -189,8 +218,8 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
     let fused = t.records.iter().filter(|r| r.t_fuse_start_ns != 0).count() as u64;
     assert_eq!(
         fused,
-        2 * s.sets_fused + s.streams[2].received,
-        "pairs plus every IMU sample were fused"
+        2 * s.sets_fused + s.streams[2].received + s.streams[3].received,
+        "pairs plus every IMU and odometry sample were fused"
     );
     for r in &t.records {
         assert!(

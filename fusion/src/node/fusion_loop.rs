@@ -10,15 +10,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use super::{NodeConfig, SyncPolicy, Wakeup, MAX_STREAMS, SYNC_CAPACITY};
+use super::{EkfSpec, Estimate, NodeConfig, SyncPolicy, Wakeup, MAX_STREAMS, SYNC_CAPACITY};
 use crate::alloc_check::{self, AllocCounts};
 use crate::driver::meta::{decode_imu, decode_odometry, FrameMeta, MetaError, META_LEN};
 use crate::driver::StreamKind;
+use crate::ekf::{self, Correction, Covariance, Ekf, State};
 use crate::projection::{CameraInfo, CloudView, Projector};
 use crate::rt::{self, now_ns, RtStatus, ThreadUsage};
 use crate::stats::{NodeCounters, RecordSink, StreamCounters};
 use crate::sync::{AddError, ApproximateTime, ExactTime, SyncEvent};
 use crate::synth::LIDAR_POINT_STEP;
+use crossbeam_queue::ArrayQueue;
 
 /// Handles shared between the starter and the fusion thread.
 pub(crate) struct Shared {
@@ -27,6 +29,7 @@ pub(crate) struct Shared {
     pub streams: Vec<Arc<StreamCounters>>,
     pub stats: RecordSink,
     pub trace: Option<RecordSink>,
+    pub estimates: Arc<ArrayQueue<Estimate>>,
 }
 
 /// Creates the depth output channel for images of `cam`'s size.
@@ -135,6 +138,11 @@ struct Fuser {
     depth: Vec<f32>,
     depth_pub: Option<Publisher>,
     depth_frame: u64,
+    ekf: Option<(Box<Ekf>, EkfSpec)>,
+    /// The EKF starts at the first odometry pose (or the first IMU sample without odometry).
+    ekf_started: bool,
+    has_odometry: bool,
+    estimates: Arc<ArrayQueue<Estimate>>,
 }
 
 impl Fuser {
@@ -208,12 +216,42 @@ impl Fuser {
             .map_err(|_| ())
     }
 
-    /// IMU and odometry: decoded and checked here.
+    /// IMU and odometry: decoded, checked, and processed by the EKF.
     fn on_measurement(&mut self, h: Held, kind: StreamKind) -> Result<(), MetaError> {
         let t0 = now_ns();
         let res = match kind {
-            StreamKind::Imu => decode_imu(h.sample.payload()).map(|_| ()),
-            StreamKind::Odometry => decode_odometry(h.sample.payload()).map(|_| ()),
+            StreamKind::Imu => decode_imu(h.sample.payload()).map(|s| {
+                let Some(spec) = self.ekf.as_ref().map(|e| e.1) else {
+                    return;
+                };
+                if self.ekf_started {
+                    let m = ekf::imu_measurement(&s, spec.imu_std, spec.mahalanobis_threshold);
+                    self.correct(h.sample.sensor_time(), |f| f.process(&m));
+                } else if !self.has_odometry {
+                    // IMU only: start at the origin, unsure of everything.
+                    if let Some((f, _)) = self.ekf.as_mut() {
+                        f.set_state(s.t, State::zeros(), Covariance::identity());
+                    }
+                    self.ekf_started = true;
+                }
+            }),
+            StreamKind::Odometry => decode_odometry(h.sample.payload()).map(|s| {
+                let Some(spec) = self.ekf.as_ref().map(|e| e.1) else {
+                    return;
+                };
+                let m = ekf::odometry_measurement(&s, spec.odom_std, spec.mahalanobis_threshold);
+                if self.ekf_started {
+                    self.correct(h.sample.sensor_time(), |f| f.process(&m));
+                } else if let Some((f, _)) = self.ekf.as_mut() {
+                    // Start at the first odometry pose, as robot_localization's set_pose would.
+                    let mut x = State::zeros();
+                    for (i, v) in m.indices.iter().zip(m.values.iter()) {
+                        x[*i] = *v;
+                    }
+                    f.set_state(s.t, x, Covariance::identity() * 0.01);
+                    self.ekf_started = true;
+                }
+            }),
             _ => Ok(()),
         };
         let t1 = now_ns();
@@ -222,6 +260,28 @@ impl Fuser {
             Err(_) => self.emit(h, 0, 0),
         }
         res
+    }
+}
+
+impl Fuser {
+    fn correct(
+        &mut self,
+        t_sensor_ns: u64,
+        step: impl FnOnce(&mut Ekf) -> Result<Correction, ekf::EkfError>,
+    ) {
+        let Some((f, _)) = self.ekf.as_mut() else {
+            return;
+        };
+        match step(f) {
+            Ok(Correction::Accepted { .. }) => {
+                self.node.ekf_accepted.inc();
+                let mut state = [0.0; ekf::STATE_SIZE];
+                state.copy_from_slice(f.state().as_slice());
+                self.estimates.force_push(Estimate { t_sensor_ns, state });
+            }
+            Ok(Correction::Rejected { .. }) => self.node.ekf_rejected.inc(),
+            Err(_) => self.node.fuse_errors.inc(),
+        }
     }
 }
 
@@ -360,6 +420,10 @@ pub(crate) fn run(
         depth: vec![f32::NAN; n_px],
         depth_pub,
         depth_frame: 0,
+        ekf: cfg.ekf.map(|spec| (Box::new(Ekf::default()), spec)),
+        ekf_started: false,
+        has_odometry: cfg.streams.iter().any(|s| s.kind == StreamKind::Odometry),
+        estimates: sh.estimates.clone(),
     };
     let reconnect_ns = cfg.reconnect_period.as_nanos() as u64;
     let flags0 = if fifo { FLAG_SCHED_FIFO } else { 0 };
