@@ -223,6 +223,22 @@ pub fn pin(cpu: usize) -> Result<(), String> {
     }
 }
 
+/// The CPUs the calling thread may run on, ascending.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain old data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed; 0 means the calling thread.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return vec![0];
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, inside `set`.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
 /// Makes the calling thread SCHED_FIFO at `priority`.
 ///
 /// # Errors
@@ -512,7 +528,14 @@ pub fn run(opts: &CalibrateOptions) -> Calibration {
     let started = Instant::now();
     let host = HostInfo::probe();
     let mut notes = Vec::new();
-    let cpus = opts.cpus.unwrap_or((0, 1.min(host.cpus.saturating_sub(1))));
+    let cpus = opts.cpus.unwrap_or_else(|| {
+        let allowed = allowed_cpus();
+        match allowed.as_slice() {
+            [] => (0, 0),
+            [only] => (*only, *only),
+            [a, b, ..] => (*a, *b),
+        }
+    });
     let d = opts.duration.max(Duration::from_millis(40));
     let (mut cc, mut futex) = (Stat::default(), Stat::default());
     let cross_core = cpus.0 != cpus.1;
