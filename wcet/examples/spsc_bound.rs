@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wcet::bound::{AnalysisInput, FusionThreadSpec, StreamSpec, Wakeup};
-use wcet::calibrate::{now_ns, pin, set_fifo, CalibrateOptions};
+use wcet::calibrate::{now_ns, pin, set_fifo, sleep_until, CalibrateOptions};
 
 #[derive(Parser)]
 struct Args {
@@ -106,19 +106,7 @@ fn main() -> anyhow::Result<()> {
     let mut lateness = 0u64;
     for i in 0..n {
         let due = start + i * period;
-        let ts = libc::timespec {
-            tv_sec: (due / 1_000_000_000) as libc::time_t,
-            tv_nsec: (due % 1_000_000_000) as libc::c_long,
-        };
-        // SAFETY: `ts` is a valid timespec; the remainder pointer may be null with TIMER_ABSTIME.
-        unsafe {
-            libc::clock_nanosleep(
-                libc::CLOCK_MONOTONIC,
-                libc::TIMER_ABSTIME,
-                &ts,
-                std::ptr::null_mut(),
-            )
-        };
+        sleep_until(due);
         let mut s = publisher.loan().map_err(|e| anyhow::anyhow!("loan: {e}"))?;
         s.payload_mut()[..64].fill(i as u8);
         s.set_len(64);
