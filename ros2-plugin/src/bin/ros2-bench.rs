@@ -2,12 +2,14 @@
 //! (RustDDS) publishing the same `sensor_msgs/Image`, measured in one run, with ratios.
 //!
 //! ```text
-//! cargo run --release -p ros2-plugin --bin ros2-bench -- [--iters 30] [--burst 40] [--domain 150]
+//! cargo run --release -p ros2-plugin --bin ros2-bench -- [--iters 20] [--burst 40] [--domain 150]
 //! ```
 //! One-way latency: the publisher stamps `header.stamp` with `CLOCK_MONOTONIC` just before
 //! `publish`; the receiving thread subtracts it from the clock once it holds the decoded message
 //! (both ends decode/encode the full message, so the copy is part of the cost). Messages are
 //! spaced so that nothing queues. Throughput: a back-to-back burst, counted at the receiver.
+//! Where `ddsperf` (Debian `cyclonedds-tools`) is installed, Cyclone DDS's own ping/pong
+//! round trip (halved) for the same payload sizes is printed as a further reference.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -265,6 +267,54 @@ fn run_ros2_client(domain: u16, size: usize, iters: usize, burst: usize, period:
     run
 }
 
+/// Cyclone DDS's own `ddsperf` (Debian `cyclonedds-tools`) ping/pong between two processes for
+/// `size` bytes: median of its per-second p50 round-trip reports, halved (one way), in µs.
+/// `None` (with a note) when ddsperf is not installed or reports nothing.
+fn run_ddsperf(domain: u16, size: usize) -> Option<f64> {
+    use std::process::{Command, Stdio};
+    let uri = format!("<CycloneDDS><Domain id=\"any\"><Id>{domain}</Id></Domain></CycloneDDS>");
+    let mut pong = match Command::new("ddsperf")
+        .args(["-D", "8", "pong"])
+        .env("CYCLONEDDS_URI", &uri)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(p) => p,
+        Err(_) => {
+            eprintln!(
+                "  ddsperf not found: `apt install cyclonedds-tools` for the Cyclone baseline"
+            );
+            return None;
+        }
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let rate = if size > 4096 { "20Hz" } else { "200Hz" };
+    let out = Command::new("ddsperf")
+        .args(["-D", "5", "ping", rate, "size", &size.to_string()])
+        .env("CYCLONEDDS_URI", &uri)
+        .output();
+    let _ = pong.kill();
+    let _ = pong.wait();
+    let out = out.ok()?;
+    // Lines like "... size 1048576 mean 5776.651us min 1759.098us 50% 6168.244us 90% ...".
+    let mut p50s: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("size {size} mean")))
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let i = words.iter().position(|w| *w == "50%")?;
+            words.get(i + 1)?.strip_suffix("us")?.parse::<f64>().ok()
+        })
+        .collect();
+    if p50s.is_empty() {
+        eprintln!("  ddsperf reported no round trips for {size} B");
+        return None;
+    }
+    p50s.sort_by(f64::total_cmp);
+    Some(p50s[p50s.len() / 2] / 2.0)
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -305,7 +355,7 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn main() {
-    let iters = arg("--iters", 30);
+    let iters = arg("--iters", 20);
     let burst = arg("--burst", 40);
     let domain = arg("--domain", 100 + (std::process::id() % 100) as usize) as u16;
     println!("ros2-bench: same-host sensor_msgs/Image, domain {domain}, {iters} latency samples per case");
@@ -315,7 +365,7 @@ fn main() {
         let period = if size <= 4096 {
             Duration::from_millis(5)
         } else {
-            Duration::from_millis(120)
+            Duration::from_millis(300)
         };
         let mut zc = run_plugin(domain, size, iters, burst, period);
         let mut dds = run_ros2_client(domain, size, iters, burst, period);
@@ -326,10 +376,20 @@ fn main() {
             "RATIO",
             b / a
         );
-        ratios.push((size, b / a));
+        let cyclone = run_ddsperf(domain + 1, size);
+        if let Some(c) = cyclone {
+            println!(
+                "{:<14} {size:>9} B  p50 {c:>10.1} us (ddsperf ping/pong RTT/2, its own KS type) \
+                 ratio cyclone / plugin = {:.1}x",
+                "cyclone-ddsperf",
+                c / a
+            );
+        }
+        ratios.push((size, b / a, cyclone.map(|c| c / a)));
     }
-    println!("summary (p50 latency ratio, higher = plugin faster):");
-    for (size, r) in ratios {
-        println!("  {size:>9} B: {r:.1}x");
+    println!("summary (p50 one-way latency ratios, higher = plugin faster):");
+    for (size, r, c) in ratios {
+        let c = c.map_or("n/a".to_owned(), |c| format!("{c:.1}x"));
+        println!("  {size:>9} B: ros2-client/plugin {r:.1}x   cyclone(ddsperf)/plugin {c}");
     }
 }
