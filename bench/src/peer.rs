@@ -52,13 +52,13 @@ impl System {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
-    /// Sends, waits for the echo, records the round trip (core 0).
+    /// Sends, waits for the echo, records the round trip (first core).
     Ping,
-    /// Waits for a message and echoes one back (core 1).
+    /// Waits for a message and echoes one back (second core).
     Pong,
-    /// Streams messages one way as fast as the channel accepts them (core 0).
+    /// Streams messages one way as fast as the channel accepts them (first core).
     StreamPub,
-    /// Receives the stream and times it (core 1).
+    /// Receives the stream and times it (second core).
     StreamSub,
 }
 

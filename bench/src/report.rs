@@ -227,7 +227,7 @@ impl Measured {
     }
 
     /// Computes the ratios and assembles the report.
-    pub fn finish(mut self) -> TransportReport {
+    pub fn finish(mut self, cores: [usize; 2]) -> TransportReport {
         let rt = System::Rtfuse;
         let mut ratios = Ratios {
             rtfuse_over_floor_p50: self.ratio(rt, System::Floor, Some((TARGET_OVER_FLOOR, true))),
@@ -279,7 +279,7 @@ impl Measured {
                 sched_fifo: self.all_fifo.unwrap_or(false),
                 fifo_priority: FIFO_PRIORITY,
                 mlocked: self.all_locked.unwrap_or(false),
-                cores: [0, 1],
+                cores,
                 clock_read_ns: crate::stats::median(&mut self.clock_reads),
             },
         }

@@ -1,13 +1,26 @@
 //! Real-time set-up of a peer process: CPU pinning, SCHED_FIFO, locked memory.
 
 use anyhow::{Context, Result};
-use nix::sched::{sched_setaffinity, CpuSet};
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::mman::{mlockall, MlockAllFlags};
 use nix::unistd::Pid;
 
 /// SCHED_FIFO priority of both peers: above every normal task and the default threaded-IRQ
 /// priority (50), below the kernel's migration and watchdog threads (99).
 pub const FIFO_PRIORITY: i32 = 80;
+
+/// The first two CPUs this process may run on (the peers' cores), or an error naming the
+/// allowed set when there are fewer than two.
+pub fn pick_cores() -> Result<[usize; 2]> {
+    let set = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
+    let allowed: Vec<usize> = (0..CpuSet::count())
+        .filter(|&c| set.is_set(c).unwrap_or(false))
+        .collect();
+    match allowed[..] {
+        [a, b, ..] => Ok([a, b]),
+        _ => anyhow::bail!("the two peers need two CPUs, this process may only use {allowed:?}"),
+    }
+}
 
 /// What the real-time set-up achieved.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]

@@ -60,6 +60,8 @@ struct Plan {
     timeout: Duration,
     /// Ask the peers for SCHED_FIFO.
     fifo: bool,
+    /// Cores of the first and second peer.
+    cores: [usize; 2],
 }
 
 /// Parses `64`, `4096`, `4KiB`, `2.5MiB`, `16MiB` into bytes (at least 1).
@@ -108,6 +110,7 @@ pub fn run(args: &TransportArgs) -> Result<()> {
         exe: std::env::current_exe().context("locating this binary to re-execute it")?,
         timeout: Duration::from_secs(args.pair_timeout_s),
         fifo: !args.no_fifo,
+        cores: crate::rt::pick_cores()?,
     };
     let mut measured = Measured::default();
     for &payload in &args.payloads {
@@ -138,7 +141,7 @@ pub fn run(args: &TransportArgs) -> Result<()> {
         let [publ, sub] = run_pair(&plan, system, roles, STREAM_PAYLOAD, messages)?;
         measured.add_stream(system, STREAM_PAYLOAD, &publ, &sub)?;
     }
-    let out = measured.finish();
+    let out = measured.finish(plan.cores);
     if args.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
@@ -172,7 +175,8 @@ impl Drop for Unlink {
     }
 }
 
-/// Starts `roles[0]` on core 0 and `roles[1]` on core 1, waits for both, returns their reports.
+/// Starts `roles[0]` on the first core and `roles[1]` on the second, waits for both, returns
+/// their reports.
 fn run_pair(
     plan: &Plan,
     system: System,
@@ -213,7 +217,7 @@ fn run_pair(
             .args(["--warmup", &warmup(iters).to_string()])
             .args(["--control", &control_name])
             .args(["--channel", &id])
-            .args(["--core", &core.to_string()]);
+            .args(["--core", &plan.cores[core].to_string()]);
         if !plan.fifo {
             cmd.arg("--no-fifo");
         }
