@@ -355,10 +355,12 @@ impl fmt::Display for StatsSnapshot {
         }
         write!(
             f,
-            "sets fused {}  sync discarded {}  fuse errors {}  lost stats/trace {}/{}",
+            "sets fused {}  sync discarded {}  fuse errors {}  EKF accepted/rejected {}/{}  lost stats/trace {}/{}",
             self.sets_fused,
             self.sync_discarded,
             self.fuse_errors,
+            self.ekf_accepted,
+            self.ekf_rejected,
             self.stats_lost,
             self.trace_lost
         )
