@@ -367,6 +367,27 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_reported_and_the_thread_keeps_running_under_sched_other() {
+        // A priority the kernel cannot grant and a CPU that does not exist: refused even as root.
+        let s = std::thread::spawn(|| {
+            setup_current_thread(&RtConfig {
+                fifo_priority: Some(150),
+                cpu: Some(100_000),
+                lock_memory: false,
+                prefault_stack_kib: 16,
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!((s.policy, s.priority, s.cpu), (SchedPolicy::Other, 0, None));
+        let why = s.refused_reason.unwrap();
+        assert!(
+            why.contains("SCHED_FIFO priority 150") && why.contains("CPU"),
+            "{why}"
+        );
+    }
+
+    #[test]
     fn display_names_refusals() {
         let s = RtStatus {
             policy: SchedPolicy::Other,

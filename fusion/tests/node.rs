@@ -321,6 +321,47 @@ fn node_survives_sigkilled_driver_processes_and_reconnects() {
 }
 
 #[test]
+fn spin_wakeup_under_sched_other_serves_an_imu_only_node() {
+    watchdog(60, "spin test");
+    let stop = Arc::new(AtomicBool::new(false));
+    let imu = unique("spin_imu");
+    let drv = SyntheticImu::new(ImuConfig {
+        rate_hz: 500.0,
+        ..ImuConfig::default()
+    })
+    .unwrap();
+    let t = spawn_driver_thread(Box::new(drv), &imu, rt(40), stop.clone()).unwrap();
+    let cfg = NodeConfig {
+        name: "spin".into(),
+        streams: vec![spec(&imu, StreamKind::Imu, 500.0)],
+        // Busy-polling at SCHED_OTHER so the test never monopolises a core.
+        rt: RtConfig {
+            fifo_priority: None,
+            ..rt(0)
+        },
+        wakeup: Wakeup::Spin,
+        projection: None,
+        ..NodeConfig::demo()
+    };
+    let handle = FusionNode::new(cfg).unwrap().start().unwrap();
+    assert!(!handle.rt_status().is_fifo());
+    wait_until("IMU samples", Duration::from_secs(20), || {
+        handle.stream_counters(0).unwrap().received.get() >= 200
+    });
+    let mut est = Vec::new();
+    handle.drain_estimates(&mut est);
+    let report = handle.stop().unwrap();
+    stop.store(true, Ordering::Release);
+    t.join().unwrap();
+    assert!(report.stats.streams[0].received >= 200);
+    assert!(
+        report.stats.ekf_accepted > 0 && !est.is_empty(),
+        "IMU-only EKF ran"
+    );
+    assert!(report.stats.sets_fused == 0 && report.trace.is_none());
+}
+
+#[test]
 fn bad_configurations_are_refused_with_a_clear_message() {
     let base = NodeConfig::demo();
     let cases: Vec<(NodeConfig, &str)> = vec![
