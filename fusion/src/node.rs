@@ -25,6 +25,7 @@
 //! ```
 
 mod fusion_loop;
+pub mod latency;
 
 use crossbeam_queue::ArrayQueue;
 use nalgebra::Isometry3;
