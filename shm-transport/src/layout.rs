@@ -95,7 +95,9 @@ pub(crate) struct SegmentHeader {
     pub publisher_state: AtomicU32,
     /// Bumped (Release) by every subscriber attach/detach so the publisher rescans slots.
     pub sub_epoch: AtomicU64,
-    /// Samples published (statistics).
+    /// Keeps `published` off the line subscribers poll (`publisher_state`, `sub_epoch`).
+    pub _pad_line: [u64; 16],
+    /// Samples published (statistics; written only by the publisher, a plain store).
     pub published: AtomicU64,
 }
 

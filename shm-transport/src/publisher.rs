@@ -212,7 +212,13 @@ impl Publisher {
     /// # Errors
     /// `OutOfChunks` when every chunk is in flight or held by subscribers.
     pub fn loan(&mut self) -> Result<SampleMut<'_>, LoanError> {
-        self.maintain();
+        self.rescan();
+        if self.own.free.is_empty() {
+            // Returns are taken lazily, only when the free list runs dry: every return slot is a
+            // line the subscriber wrote last, so reading them on every loan would put one more
+            // cross-core transfer on each hop. The return ring holds every chunk, so it never fills.
+            self.drain_returns();
+        }
         let chunk = self.own.free.pop().ok_or(LoanError::OutOfChunks)?;
         let c = chunk as usize;
         self.own.generation[c] = self.own.generation[c].wrapping_add(1);
@@ -399,8 +405,12 @@ impl Publisher {
         if self.own.holders[chunk as usize] == 0 {
             self.own.free.push(chunk);
         }
-        self.seg.header().published.fetch_add(1, Ordering::Relaxed);
         self.stats.published += 1;
+        // Only the publisher writes it: a plain store, no locked read-modify-write.
+        self.seg
+            .header()
+            .published
+            .store(self.stats.published, Ordering::Relaxed);
         Ok((desc.seq, desc.t_enqueue_ns))
     }
 

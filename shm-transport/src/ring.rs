@@ -17,8 +17,10 @@
 //! Nothing read from the slots is trusted by the callers: a scribbled stamp can only make a ring look
 //! full or empty, or deliver words that the caller validates. Every loop is bounded.
 //!
-//! Measured cost (this repo's `rtfuse-bench transport`, see BENCHMARKS.md): one push + pop across two
-//! cores costs about one cache-line transfer each way.
+//! Measured cost (`cargo run --release -p rtfuse-bench -- transport`, BENCHMARKS.md; 2-vCPU KVM
+//! Xeon family 6 model 207, loaded): a publish → receive hop through this ring with the payload
+//! touched costs ≈ 430–480 ns one way (p50), about 3× a bare cache-line ping-pong between the same
+//! cores (≈ 140–180 ns) and ≈ 0.65× iceoryx2 0.10; about 5 M descriptors/s streamed one way.
 
 use crate::sync::{AtomicU64, Ordering};
 

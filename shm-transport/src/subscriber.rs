@@ -72,6 +72,8 @@ impl Drop for SubInner {
 pub struct Subscriber {
     inner: Arc<SubInner>,
     last_seq: u64,
+    /// Empty polls since the last sample (throttles reads of the publisher's header line).
+    empty_polls: u32,
     stats: SubscriberStats,
 }
 
@@ -126,6 +128,7 @@ impl Subscriber {
                 return_errors: StdAtomicU64::new(0),
             }),
             last_seq: 0,
+            empty_polls: 0,
             stats: SubscriberStats {
                 locked,
                 ..SubscriberStats::default()
@@ -242,9 +245,16 @@ impl Subscriber {
     /// `Disconnected` once the publisher is gone and every sample it published was received.
     pub fn receive(&mut self) -> Result<Option<Sample>, ReceiveError> {
         if let Some(s) = self.try_take() {
+            self.empty_polls = 0;
             return Ok(Some(s));
         }
-        if self.publisher_gone() {
+        // The header line is the publisher's: look at it on the first empty poll after data and
+        // then every 64th, not on every spin of a polling loop (the monitor's death flag is local).
+        let look = self.empty_polls % 64 == 0;
+        self.empty_polls = self.empty_polls.wrapping_add(1);
+        if (look && self.publisher_gone())
+            || self.inner.watch.publisher_dead.load(Ordering::Acquire)
+        {
             // Everything published before the close/death is visible now: one more look.
             return match self.try_take() {
                 Some(s) => Ok(Some(s)),
