@@ -26,6 +26,7 @@
 
 mod fusion_loop;
 pub mod latency;
+mod mcap_worker;
 
 use crossbeam_queue::ArrayQueue;
 use nalgebra::Isometry3;
@@ -170,6 +171,8 @@ pub struct NodeConfig {
     pub depth_output: Option<String>,
     /// Trace file, if any.
     pub trace_path: Option<PathBuf>,
+    /// MCAP file for fused results (depth images, EKF odometry), if any; written off the RT thread.
+    pub mcap_path: Option<PathBuf>,
     /// Records the trace queue holds (pre-allocated).
     pub trace_capacity: usize,
     /// Records the stats queue holds (pre-allocated).
@@ -224,6 +227,7 @@ impl NodeConfig {
             ekf: Some(EkfSpec::default()),
             depth_output: None,
             trace_path: None,
+            mcap_path: None,
             trace_capacity: 1 << 16,
             stats_capacity: 1 << 14,
             stats_period: Duration::from_millis(500),
@@ -315,6 +319,9 @@ pub enum NodeError {
         /// Cause.
         source: shm_transport::CreateError,
     },
+    /// The MCAP output failed.
+    #[error("MCAP output: {0}")]
+    Mcap(String),
     /// A thread could not be spawned, or the fusion thread panicked.
     #[error("thread: {0}")]
     Thread(String),
@@ -390,9 +397,23 @@ impl FusionNode {
         let stats = StatsWorker::spawn(collector, stats_sink.clone(), sources, cfg.stats_period)
             .map_err(|e| NodeError::Thread(e.to_string()))?;
 
+        let (mcap_tap, mcap) = match &cfg.mcap_path {
+            Some(path) => {
+                let (w, h) = cfg
+                    .projection
+                    .as_ref()
+                    .map_or((0, 0), |p| (p.camera.width, p.camera.height));
+                let tap = mcap_worker::McapTap::new(w as usize * h as usize);
+                let worker = mcap_worker::McapWorker::spawn(path, tap.clone(), w, h)
+                    .map_err(|e| NodeError::Mcap(format!("{}: {e}", path.display())))?;
+                (Some(tap), Some(worker))
+            }
+            None => (None, None),
+        };
         let (tx, rx) = mpsc::channel::<RtStatus>();
         let estimates = Arc::new(ArrayQueue::new(ESTIMATE_CAPACITY));
         let shared = fusion_loop::Shared {
+            mcap: mcap_tap,
             estimates: estimates.clone(),
             stop: stop.clone(),
             node: node.clone(),
@@ -435,6 +456,7 @@ impl FusionNode {
             node,
             streams,
             estimates,
+            mcap,
         })
     }
 
@@ -460,6 +482,8 @@ pub struct NodeReport {
     pub trace: Option<TraceSummary>,
     /// The fusion thread's real-time status.
     pub rt: RtStatus,
+    /// Messages written to the MCAP file, if one was configured.
+    pub mcap_written: Option<u64>,
 }
 
 /// A running node: live statistics, and the way to stop it.
@@ -472,6 +496,7 @@ pub struct NodeHandle {
     node: Arc<NodeCounters>,
     streams: Vec<Arc<StreamCounters>>,
     estimates: Arc<ArrayQueue<Estimate>>,
+    mcap: Option<mcap_worker::McapWorker>,
 }
 
 impl NodeHandle {
@@ -529,6 +554,11 @@ impl NodeHandle {
             .map(StatsWorker::finish)
             .unwrap_or_default();
         let trace = self.trace.take().map(TraceOutput::finish).transpose()?;
+        let mcap_written = self
+            .mcap
+            .take()
+            .map(|m| m.finish().map_err(|e| NodeError::Mcap(e.to_string())))
+            .transpose()?;
         if panicked {
             return Err(NodeError::Thread("the fusion thread panicked".into()));
         }
@@ -536,6 +566,7 @@ impl NodeHandle {
             stats,
             trace,
             rt: self.rt.clone(),
+            mcap_written,
         })
     }
 

@@ -102,6 +102,7 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
         .map(|(d, n)| spawn_driver_thread(d, n, rt(40), stop.clone()).unwrap())
         .collect();
     let trace = std::env::temp_dir().join(format!("{}.rtft", unique("trace")));
+    let mcap = std::env::temp_dir().join(format!("{}.mcap", unique("fused")));
     let cfg = NodeConfig {
         name: "e2e".into(),
         streams: vec![
@@ -119,6 +120,7 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
         projection: Some(ProjectionSpec::synthetic(&cam_cfg)),
         depth_output: Some(depth.clone()),
         trace_path: Some(trace.clone()),
+        mcap_path: Some(mcap.clone()),
         stats_period: Duration::from_millis(200),
         ..NodeConfig::demo()
     };
@@ -236,7 +238,61 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
         }
     }
     std::fs::remove_file(&trace).ok();
+
+    // The MCAP file, read by an independent reader (Python `mcap` + `mcap-ros2-support`).
+    let written = report.mcap_written.expect("MCAP configured");
+    let out = Command::new("python3")
+        .args(["-c", PY_MCAP_CHECK, mcap.to_str().unwrap()])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "Python MCAP reader failed (needs `pip install mcap mcap-ros2-support`): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("python reader: {text}");
+    let counts: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (depth_msgs, odom_msgs) = (counts[0], counts[1]);
+    assert_eq!(depth_msgs + odom_msgs, written);
+    assert!(
+        depth_msgs >= 8 && depth_msgs <= s.sets_fused,
+        "{depth_msgs} depth images"
+    );
+    assert!(
+        odom_msgs >= 100 && odom_msgs <= s.ekf_accepted,
+        "{odom_msgs} odometry messages"
+    );
+    assert!(text.contains("32FC1 320 240"), "{text}");
+    std::fs::remove_file(&mcap).ok();
 }
+
+/// Prints "<depth count> <odometry count> <encoding> <width> <height>"; fails on any decoding error
+/// or a non-finite odometry position.
+const PY_MCAP_CHECK: &str = r#"
+import sys, math
+try:
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+except ImportError as e:
+    sys.exit(f"missing Python package: {e} (pip install mcap mcap-ros2-support)")
+n = {"/fusion/depth": 0, "/fusion/odometry": 0}
+enc = "none"
+with open(sys.argv[1], "rb") as f:
+    r = make_reader(f, decoder_factories=[DecoderFactory()])
+    for schema, channel, message, msg in r.iter_decoded_messages():
+        n[channel.topic] += 1
+        if channel.topic == "/fusion/depth":
+            assert len(msg.data) == msg.step * msg.height
+            enc = f"{msg.encoding} {msg.width} {msg.height}"
+        else:
+            p = msg.pose.pose.position
+            assert math.isfinite(p.x) and math.isfinite(p.y), p
+print(n["/fusion/depth"], n["/fusion/odometry"], enc)
+"#;
 
 /// Kills the child on drop so a failing test leaves no process behind.
 struct ChildGuard(Child);

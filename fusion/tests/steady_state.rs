@@ -137,6 +137,7 @@ fn drivers_and_fusion_thread_are_allocation_and_fault_free_after_warmup() {
         .collect();
 
     let trace = std::env::temp_dir().join(format!("{}.rtft", unique("trace")));
+    let mcap = std::env::temp_dir().join(format!("{}.mcap", unique("fused")));
     let cfg = NodeConfig {
         name: "steady".into(),
         streams: kinds
@@ -165,6 +166,8 @@ fn drivers_and_fusion_thread_are_allocation_and_fault_free_after_warmup() {
         projection: Some(ProjectionSpec::synthetic(&cam_cfg)),
         depth_output: Some(names[4].clone()),
         trace_path: Some(trace.clone()),
+        // The MCAP tap (pool copy and queue push) is on the fusion thread too.
+        mcap_path: Some(mcap.clone()),
         warmup: Duration::from_millis(500),
         ..NodeConfig::demo()
     };
@@ -215,5 +218,11 @@ fn drivers_and_fusion_thread_are_allocation_and_fault_free_after_warmup() {
     );
     let t = TraceReader::open(&trace).unwrap();
     assert!(t.complete && t.lost == 0);
+    assert!(
+        report.mcap_written.is_some_and(|n| n > 100),
+        "{:?}",
+        report.mcap_written
+    );
     std::fs::remove_file(&trace).ok();
+    std::fs::remove_file(&mcap).ok();
 }

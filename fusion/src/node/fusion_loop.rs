@@ -30,6 +30,7 @@ pub(crate) struct Shared {
     pub stats: RecordSink,
     pub trace: Option<RecordSink>,
     pub estimates: Arc<ArrayQueue<Estimate>>,
+    pub mcap: Option<super::mcap_worker::McapTap>,
 }
 
 /// Creates the depth output channel for images of `cam`'s size.
@@ -143,6 +144,7 @@ struct Fuser {
     ekf_started: bool,
     has_odometry: bool,
     estimates: Arc<ArrayQueue<Estimate>>,
+    mcap: Option<super::mcap_worker::McapTap>,
 }
 
 impl Fuser {
@@ -200,6 +202,9 @@ impl Fuser {
                 let (head, floats, _) = unsafe { bytes.align_to_mut::<f32>() };
                 if head.is_empty() && floats.len() >= n_px {
                     p.depth_image(&cloud, &mut floats[..n_px]).map_err(|_| ())?;
+                    if let Some(tap) = &self.mcap {
+                        tap.offer_depth(cam.sample.sensor_time(), &floats[..n_px]);
+                    }
                     let meta = FrameMeta::depth(info.width, info.height, self.depth_frame);
                     meta.encode(chunk.user_header_mut()).map_err(|_| ())?;
                     chunk.set_len(n_px * 4);
@@ -212,8 +217,11 @@ impl Fuser {
             }
         }
         p.depth_image(&cloud, &mut self.depth[..n_px])
-            .map(|_| ())
-            .map_err(|_| ())
+            .map_err(|_| ())?;
+        if let Some(tap) = &self.mcap {
+            tap.offer_depth(cam.sample.sensor_time(), &self.depth[..n_px]);
+        }
+        Ok(())
     }
 
     /// IMU and odometry: decoded, checked, and processed by the EKF.
@@ -277,7 +285,11 @@ impl Fuser {
                 self.node.ekf_accepted.inc();
                 let mut state = [0.0; ekf::STATE_SIZE];
                 state.copy_from_slice(f.state().as_slice());
-                self.estimates.force_push(Estimate { t_sensor_ns, state });
+                let e = Estimate { t_sensor_ns, state };
+                self.estimates.force_push(e);
+                if let Some(tap) = &self.mcap {
+                    tap.offer_estimate(e);
+                }
             }
             Ok(Correction::Rejected { .. }) => self.node.ekf_rejected.inc(),
             Err(_) => self.node.fuse_errors.inc(),
@@ -424,6 +436,7 @@ pub(crate) fn run(
         ekf_started: false,
         has_odometry: cfg.streams.iter().any(|s| s.kind == StreamKind::Odometry),
         estimates: sh.estimates.clone(),
+        mcap: sh.mcap.clone(),
     };
     let reconnect_ns = cfg.reconnect_period.as_nanos() as u64;
     let flags0 = if fifo { FLAG_SCHED_FIFO } else { 0 };
