@@ -72,6 +72,8 @@ pub struct LatencyBenchReport {
     pub other: StatsSnapshot,
     /// SCHED_FIFO phase (SCHED_OTHER again where the host refused).
     pub fifo: StatsSnapshot,
+    /// Driver ticks missed (overruns and loan failures) in the OTHER and FIFO phases.
+    pub missed_ticks: (u64, u64),
 }
 
 impl LatencyBenchReport {
@@ -100,14 +102,15 @@ fn cfg_err(e: DriverError) -> NodeError {
 pub fn run_latency_bench(cfg: &LatencyBenchConfig) -> Result<LatencyBenchReport, NodeError> {
     let (stress, load) = Stress::start(cfg.stress);
     std::thread::sleep(Duration::from_millis(500));
-    let other = phase(cfg, false, 0);
-    let fifo = other.as_ref().ok().map(|_| phase(cfg, true, 1));
+    let both = phase(cfg, false, 0).and_then(|o| Ok((o, phase(cfg, true, 1)?)));
     stress.stop();
+    let ((other, o_missed), (fifo, f_missed)) = both?;
     Ok(LatencyBenchReport {
         config: cfg.clone(),
         load,
-        other: other?,
-        fifo: fifo.expect("ran after OTHER")?,
+        other,
+        fifo,
+        missed_ticks: (o_missed, f_missed),
     })
 }
 
@@ -183,7 +186,11 @@ impl Stress {
     }
 }
 
-fn phase(a: &LatencyBenchConfig, fifo: bool, run: usize) -> Result<StatsSnapshot, NodeError> {
+fn phase(
+    a: &LatencyBenchConfig,
+    fifo: bool,
+    run: usize,
+) -> Result<(StatsSnapshot, u64), NodeError> {
     let stop = Arc::new(AtomicBool::new(false));
     let rt = |prio: i32, cpu: Option<usize>| RtConfig {
         fifo_priority: fifo.then_some(prio),
@@ -199,7 +206,7 @@ fn phase(a: &LatencyBenchConfig, fifo: bool, run: usize) -> Result<StatsSnapshot
     let tag = format!("lat{}_{run}", std::process::id());
     let drivers: Vec<(Box<dyn SensorDriver>, &str)> = vec![
         (
-            Box::new(SyntheticCamera::new(cam).expect("camera")),
+            Box::new(SyntheticCamera::new(cam).map_err(cfg_err)?),
             "camera",
         ),
         (
@@ -256,32 +263,23 @@ fn phase(a: &LatencyBenchConfig, fifo: bool, run: usize) -> Result<StatsSnapshot
         warmup: Duration::from_secs(1),
         ..NodeConfig::demo()
     };
-    let handle = FusionNode::new(cfg)
-        .expect("node config")
-        .start()
-        .expect("node start");
-    println!(
-        "phase {}: fusion thread {}",
+    let handle = FusionNode::new(cfg)?.start()?;
+    tracing::info!(
+        "latency bench phase {}: fusion thread {}",
         if fifo { "FIFO" } else { "OTHER" },
         handle.rt_status()
     );
     std::thread::sleep(Duration::from_secs_f64(a.seconds));
     let report = handle.stop()?;
     stop.store(true, Ordering::Release);
+    let mut overruns = 0;
     for t in threads {
         match t.join() {
-            Ok((st, _)) => {
-                if st.overruns > 0 || st.loan_failures > 0 {
-                    println!(
-                        "  driver: {} overruns, {} loan failures",
-                        st.overruns, st.loan_failures
-                    )
-                }
-            }
+            Ok((st, _)) => overruns += st.overruns + st.loan_failures,
             Err(e) => tracing::warn!("latency bench driver: {e}"),
         }
     }
-    Ok(report.stats)
+    Ok((report.stats, overruns))
 }
 
 pub(crate) fn ms(ns: u64) -> f64 {
@@ -345,6 +343,11 @@ impl fmt::Display for LatencyBenchReport {
                 p99
             )?;
         }
-        write!(f, "  all streams max {:.3}", self.max_ratio())
+        writeln!(f, "  all streams max {:.3}", self.max_ratio())?;
+        write!(
+            f,
+            "driver ticks missed (overruns, no free chunk): OTHER {}, FIFO {}",
+            self.missed_ticks.0, self.missed_ticks.1
+        )
     }
 }
