@@ -18,7 +18,7 @@
 
 use byteorder::{BigEndian, LittleEndian};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Encapsulation header for little-endian plain CDR (`CDR_LE`, representation id 0x0001).
 pub const CDR_LE_HEADER: [u8; 4] = [0x00, 0x01, 0x00, 0x00];
@@ -146,6 +146,16 @@ pub fn encode_to_slice<T: Serialize>(msg: &T, dst: &mut [u8]) -> Result<usize, E
 /// See [`DecodeError`]: a short or unknown header, truncation, over-long declared lengths,
 /// invalid field values or trailing garbage.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    decode_borrowed(bytes)
+}
+
+/// Like [`decode`], for types that borrow from the input (e.g.
+/// [`ImageView`](crate::sensor_msgs::ImageView), whose pixel data stays where it is, in a
+/// shared-memory chunk for instance).
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_borrowed<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, DecodeError> {
     let (big_endian, body) = split_header(bytes)?;
     let (value, consumed) = if big_endian {
         cdr_encoding::from_bytes::<T, BigEndian>(body)?

@@ -25,6 +25,53 @@ pub struct Image {
     pub data: Vec<u8>,
 }
 
+/// A borrowed view of a serialized [`Image`]: the same wire format, decoded with
+/// [`cdr::decode_borrowed`](crate::cdr::decode_borrowed) without copying the pixel data (it
+/// stays in the input buffer, e.g. a shared-memory chunk).
+///
+/// # Examples
+/// ```
+/// use rtfuse_msgs::{cdr, sensor_msgs::{Image, ImageView}};
+/// let img = Image { data: vec![1, 2, 3], ..Image::default() };
+/// let bytes = cdr::encode(&img).unwrap();
+/// let view: ImageView<'_> = cdr::decode_borrowed(&bytes).unwrap();
+/// assert_eq!(view.data, &[1, 2, 3]);
+/// assert_eq!(view.to_owned(), img);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageView<'a> {
+    /// Acquisition time and camera optical frame.
+    pub header: Header,
+    /// Number of rows.
+    pub height: u32,
+    /// Number of columns.
+    pub width: u32,
+    /// Pixel encoding.
+    pub encoding: String,
+    /// 1 if multi-byte pixel values are big-endian.
+    pub is_bigendian: u8,
+    /// Row length in bytes.
+    pub step: u32,
+    /// Pixel bytes, borrowed from the serialized message.
+    #[serde(borrow, with = "serde_bytes")]
+    pub data: &'a [u8],
+}
+
+impl ImageView<'_> {
+    /// Copies into an owned [`Image`].
+    pub fn to_owned(&self) -> Image {
+        Image {
+            header: self.header.clone(),
+            height: self.height,
+            width: self.width,
+            encoding: self.encoding.clone(),
+            is_bigendian: self.is_bigendian,
+            step: self.step,
+            data: self.data.to_vec(),
+        }
+    }
+}
+
 /// `sensor_msgs/msg/RegionOfInterest`: a rectangle of an image.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RegionOfInterest {

@@ -65,6 +65,13 @@ pub struct BridgeConfig {
     pub chunk_count: u32,
 }
 
+/// Descriptor-ring depth for a slab of `chunk_count` chunks: the largest power of two not above
+/// half of them, so that a full ring (keep-last drops the oldest) still leaves chunks to loan.
+pub fn ring_depth_for(chunk_count: u32) -> u32 {
+    let half = (chunk_count / 2).max(1);
+    1 << (31 - half.leading_zeros())
+}
+
 fn default_chunk_size() -> usize {
     4 << 20
 }
@@ -340,7 +347,7 @@ impl Bridge {
         let channel_cfg = ChannelConfig {
             chunk_size: c.chunk_size,
             chunk_count: c.chunk_count,
-            ring_depth: c.chunk_count.next_power_of_two(),
+            ring_depth: ring_depth_for(c.chunk_count),
             overflow: OverflowPolicy::KeepLast,
             ..ChannelConfig::default()
         };

@@ -113,6 +113,8 @@ impl<M: RosMessage> ZcPublisher<M> {
         let cfg = ChannelConfig {
             chunk_size: opts.chunk_size,
             chunk_count: opts.chunk_count,
+            // Rings as deep as the slab: a slow subscriber makes `loan` fail before its ring
+            // would drop anything, and the message then goes by DDS instead (no loss).
             ring_depth: opts.chunk_count.next_power_of_two(),
             max_subscribers: 8,
             overflow: OverflowPolicy::KeepLast,
@@ -270,11 +272,12 @@ const MAX_REMEMBERED: usize = 4096;
 pub struct ZcSubscription<M> {
     reader: RawReader,
     channels: HashMap<String, Attached>,
-    pending: VecDeque<(M, ZcInfo)>,
+    pending: VecDeque<(ZcPayload, ZcInfo)>,
     /// Last DDS sequence number taken from DDS, per writer (GUID hex).
     last_dds: HashMap<String, i64>,
     last_scan: Option<Instant>,
     stats: ZcSubscriptionStats,
+    _m: PhantomData<fn() -> M>,
 }
 
 impl<M: RosMessage> ZcSubscription<M> {
@@ -295,6 +298,7 @@ impl<M: RosMessage> ZcSubscription<M> {
             last_dds: HashMap::new(),
             last_scan: None,
             stats: ZcSubscriptionStats::default(),
+            _m: PhantomData,
         })
     }
 
@@ -356,27 +360,19 @@ impl<M: RosMessage> ZcSubscription<M> {
                         self.stats.duplicates_suppressed += 1;
                         continue;
                     }
-                    match cdr::decode::<M>(sample.payload()) {
-                        Ok(msg) => {
-                            if dds_seq != 0 {
-                                att.shm_seqs.insert(dds_seq);
-                                if att.shm_seqs.len() > MAX_REMEMBERED {
-                                    att.shm_seqs.pop_first();
-                                }
-                            }
-                            self.stats.via_shm += 1;
-                            let info = ZcInfo {
-                                via_shm: true,
-                                dds_seq,
-                                sent_ns: sample.sensor_time(),
-                            };
-                            self.pending.push_back((msg, info));
-                        }
-                        Err(e) => {
-                            self.stats.malformed += 1;
-                            tracing::warn!(channel = hex, "malformed shared-memory sample: {e}");
+                    if dds_seq != 0 {
+                        att.shm_seqs.insert(dds_seq);
+                        if att.shm_seqs.len() > MAX_REMEMBERED {
+                            att.shm_seqs.pop_first();
                         }
                     }
+                    self.stats.via_shm += 1;
+                    let info = ZcInfo {
+                        via_shm: true,
+                        dds_seq,
+                        sent_ns: sample.sensor_time(),
+                    };
+                    self.pending.push_back((ZcPayload::Shm(sample), info));
                 }
                 Ok(None) => break,
                 Err(ReceiveError::Disconnected) => {
@@ -419,30 +415,20 @@ impl<M: RosMessage> ZcSubscription<M> {
                     continue;
                 }
             }
-            match sample.data.decode::<M>() {
-                Ok(msg) => {
-                    self.stats.via_dds += 1;
-                    let info = ZcInfo {
-                        via_shm: false,
-                        dds_seq: seq,
-                        sent_ns: 0,
-                    };
-                    self.pending.push_back((msg, info));
-                }
-                Err(e) => {
-                    self.stats.malformed += 1;
-                    tracing::warn!(topic = self.reader.topic(), "malformed DDS sample: {e}");
-                }
-            }
+            self.stats.via_dds += 1;
+            let info = ZcInfo {
+                via_shm: false,
+                dds_seq: seq,
+                sent_ns: 0,
+            };
+            self.pending
+                .push_back((ZcPayload::Dds(sample.data.to_payload()), info));
         }
         Ok(())
     }
 
-    /// Takes the next message if one is there (non-blocking).
-    ///
-    /// # Errors
-    /// DDS read failures.
-    pub fn take(&mut self) -> Result<Option<(M, ZcInfo)>, PluginError> {
+    /// The next message in serialized form, if one is there (non-blocking).
+    fn next_payload(&mut self) -> Result<Option<(ZcPayload, ZcInfo)>, PluginError> {
         if let Some(m) = self.pending.pop_front() {
             return Ok(Some(m));
         }
@@ -455,14 +441,14 @@ impl<M: RosMessage> ZcSubscription<M> {
         Ok(self.pending.pop_front())
     }
 
-    /// Waits up to `timeout` for the next message.
-    ///
-    /// # Errors
-    /// DDS read failures.
-    pub fn take_timeout(&mut self, timeout: Duration) -> Result<Option<(M, ZcInfo)>, PluginError> {
+    /// Waits up to `timeout` for the next message in serialized form.
+    fn next_payload_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<(ZcPayload, ZcInfo)>, PluginError> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(m) = self.take()? {
+            if let Some(m) = self.next_payload()? {
                 return Ok(Some(m));
             }
             let now = Instant::now();
@@ -476,6 +462,80 @@ impl<M: RosMessage> ZcSubscription<M> {
                 let subs: Vec<&Subscriber> = self.channels.values().map(|a| &a.sub).collect();
                 shm_transport::wait_any(&subs, slice.min(Duration::from_millis(1)));
             }
+        }
+    }
+
+    fn decode(&mut self, next: Option<(ZcPayload, ZcInfo)>) -> Option<(M, ZcInfo)> {
+        let (payload, info) = next?;
+        match cdr::decode::<M>(payload.bytes()) {
+            Ok(msg) => Some((msg, info)),
+            Err(e) => {
+                self.stats.malformed += 1;
+                tracing::warn!(via_shm = info.via_shm, "malformed sample dropped: {e}");
+                None
+            }
+        }
+    }
+
+    /// Takes the next message if one is there (non-blocking), decoded.
+    ///
+    /// # Errors
+    /// DDS read failures.
+    pub fn take(&mut self) -> Result<Option<(M, ZcInfo)>, PluginError> {
+        while let Some(next) = self.next_payload()? {
+            if let Some(m) = self.decode(Some(next)) {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Waits up to `timeout` for the next message, decoded.
+    ///
+    /// # Errors
+    /// DDS read failures.
+    pub fn take_timeout(&mut self, timeout: Duration) -> Result<Option<(M, ZcInfo)>, PluginError> {
+        let deadline = Instant::now() + timeout;
+        while let Some(next) =
+            self.next_payload_timeout(deadline.saturating_duration_since(Instant::now()))?
+        {
+            if let Some(m) = self.decode(Some(next)) {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Waits up to `timeout` for the next message *without decoding or copying it*: a
+    /// shared-memory message stays in its chunk (returned to the publisher when the
+    /// [`ZcPayload`] drops). Decode what you need with [`cdr::decode_borrowed`], e.g. into
+    /// `rtfuse_msgs::sensor_msgs::ImageView`.
+    ///
+    /// # Errors
+    /// DDS read failures.
+    pub fn take_loaned_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<(ZcPayload, ZcInfo)>, PluginError> {
+        self.next_payload_timeout(timeout)
+    }
+}
+
+/// A received message in serialized form (encapsulation header + CDR): still in the
+/// publisher's shared-memory chunk, or the bytes DDS delivered.
+pub enum ZcPayload {
+    /// In shared memory; the chunk goes back to the publisher when this drops.
+    Shm(shm_transport::Sample),
+    /// From DDS.
+    Dds(Vec<u8>),
+}
+
+impl ZcPayload {
+    /// The complete serialized message.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            ZcPayload::Shm(s) => s.payload(),
+            ZcPayload::Dds(v) => v,
         }
     }
 }

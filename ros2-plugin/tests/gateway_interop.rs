@@ -33,8 +33,23 @@ fn bridge(
         channel: channel.into(),
         qos,
         chunk_size: 4 << 20,
-        chunk_count: 8,
+        // 16 chunks: rings of 8, so a consumer that reads after a burst of 5 loses nothing.
+        chunk_count: 16,
     }
+}
+
+/// Lets a `--wait-go` Cyclone publisher start once the gateway's reader (bridge `index`) has
+/// matched it too: under volatile durability a sample written before both sides matched is
+/// legitimately lost.
+fn go_when_matched(gw: &Gateway, index: usize, peer: &mut Peer) {
+    wait_for(LONG, || {
+        (gw.stats().bridges[index].matched >= 1).then_some(())
+    })
+    .expect("the gateway's reader never matched the Cyclone writer");
+    // The remote writer may be a newcomer beside a stale (killed) one: give its matching the
+    // few milliseconds it takes on our side.
+    std::thread::sleep(Duration::from_millis(300));
+    peer.go();
 }
 
 fn open_channel(name: &str) -> Subscriber {
@@ -70,24 +85,34 @@ fn cyclone_imu_and_large_image_arrive_in_rtfuse_channels_intact() {
     .expect("gateway starts");
     let mut imu_sub = open_channel(&imu_ch);
     let mut img_sub = open_channel(&img_ch);
-    let imu_peer = Peer::cyclone(
+    let mut imu_peer = Peer::cyclone(
         "pub",
         domain,
         "rt/imu",
         "sensor_msgs/msg/Imu",
-        &["--count", "5"],
+        &["--count", "5", "--wait-go"],
     );
     const SIZE: usize = 2_500_000;
     let size = SIZE.to_string();
-    let img_peer = Peer::cyclone(
+    let mut img_peer = Peer::cyclone(
         "pub",
         domain,
         "rt/camera/image_raw",
         "sensor_msgs/msg/Image",
-        &["--count", "3", "--size", &size, "--period", "0.1"],
+        &[
+            "--count",
+            "3",
+            "--size",
+            &size,
+            "--period",
+            "0.1",
+            "--wait-go",
+        ],
     );
     imu_peer.wait_matched(LONG);
     img_peer.wait_matched(LONG);
+    go_when_matched(&gw, 0, &mut imu_peer);
+    go_when_matched(&gw, 1, &mut img_peer);
 
     // IMU: every field as Cyclone sent it.
     let sent = imu_peer.records(5, LONG);
@@ -389,9 +414,10 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
         domain,
         "rt/imu",
         "sensor_msgs/msg/Imu",
-        &["--count", "3"],
+        &["--count", "3", "--wait-go"],
     );
     bogus.wait_matched(LONG);
+    go_when_matched(&gw, 0, &mut bogus);
     assert_eq!(bogus.records(3, LONG).len(), 3);
     wait_for(LONG, || {
         (gw.stats().bridges[0].malformed >= 3).then_some(())
@@ -403,14 +429,15 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
         "malformed data reached the channel"
     );
     // A well-behaved peer afterwards is still served.
-    let good = Peer::cyclone(
+    let mut good = Peer::cyclone(
         "pub",
         domain,
         "rt/imu",
         "sensor_msgs/msg/Imu",
-        &["--count", "2"],
+        &["--count", "2", "--wait-go"],
     );
     good.wait_matched(LONG);
+    go_when_matched(&gw, 0, &mut good);
     assert_eq!(good.records(2, LONG).len(), 2);
     for _ in 0..2 {
         let s = in_sub

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ros2_plugin::context::new_context;
-use ros2_plugin::zc::{ZcOptions, ZcPublisher, ZcPublisherStats, ZcSubscription};
+use ros2_plugin::zc::{ZcOptions, ZcPayload, ZcPublisher, ZcPublisherStats, ZcSubscription};
 use ros2_plugin::QosConfig;
 use rtfuse_msgs::builtin_interfaces::Time;
+use rtfuse_msgs::cdr;
 use rtfuse_msgs::sensor_msgs::Image;
+use rtfuse_msgs::sensor_msgs::ImageView;
 use rtfuse_msgs::std_msgs::Header;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -52,12 +54,23 @@ fn two_plugin_peers_use_shared_memory_and_skip_dds() {
         .expect("publisher never saw its matched reader as a plugin peer");
     for i in 0..20 {
         publisher.publish(&image(i, 1 << 20)).expect("publish");
-        let (img, info) = sub
-            .take_timeout(LONG)
-            .expect("take")
-            .expect("message arrives");
-        assert!(info.via_shm, "message {i} came by DDS");
-        assert_eq!(img, image(i, 1 << 20));
+        if i % 2 == 0 {
+            let (img, info) = sub
+                .take_timeout(LONG)
+                .expect("take")
+                .expect("message arrives");
+            assert!(info.via_shm, "message {i} came by DDS");
+            assert_eq!(img, image(i, 1 << 20));
+        } else {
+            // Zero-copy: the pixels are read where the publisher wrote them.
+            let (payload, info) = sub
+                .take_loaned_timeout(LONG)
+                .expect("take")
+                .expect("arrives");
+            assert!(info.via_shm && matches!(payload, ZcPayload::Shm(_)));
+            let view: ImageView<'_> = cdr::decode_borrowed(payload.bytes()).expect("view");
+            assert_eq!(view.to_owned(), image(i, 1 << 20));
+        }
     }
     let ps = publisher.stats();
     assert_eq!(

@@ -6,7 +6,8 @@
 //! ```
 //! One-way latency: the publisher stamps `header.stamp` with `CLOCK_MONOTONIC` just before
 //! `publish`; the receiving thread subtracts it from the clock once it holds the decoded message
-//! (both ends decode/encode the full message, so the copy is part of the cost). Messages are
+//! (`plugin-shm` decodes an owned copy; `plugin-view` reads the message in place in the
+//! shared-memory chunk through `ImageView`, the zero-copy receive). Messages are
 //! spaced so that nothing queues. Throughput: a back-to-back burst, counted at the receiver.
 //! Where `ddsperf` (Debian `cyclonedds-tools`) is installed, Cyclone DDS's own ping/pong
 //! round trip (halved) for the same payload sizes is printed as a further reference.
@@ -21,7 +22,8 @@ use ros2_plugin::context::new_context;
 use ros2_plugin::zc::{ZcOptions, ZcPublisher, ZcSubscription};
 use ros2_plugin::QosConfig;
 use rtfuse_msgs::builtin_interfaces::Time;
-use rtfuse_msgs::sensor_msgs::Image;
+use rtfuse_msgs::cdr;
+use rtfuse_msgs::sensor_msgs::{Image, ImageView};
 use rtfuse_msgs::std_msgs::Header;
 use shm_transport::now_ns;
 
@@ -52,8 +54,10 @@ fn stamp_now(msg: &mut Image, index: i32) {
     msg.data[..8].copy_from_slice(&now_ns().to_le_bytes());
 }
 
-fn sent_time(msg: &Image) -> u64 {
-    u64::from_le_bytes(msg.data[..8].try_into().expect("8 bytes"))
+fn sent_time(data: &[u8]) -> u64 {
+    data.get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
 }
 
 struct Run {
@@ -130,13 +134,13 @@ where
     }
 }
 
-fn on_message(rx: &Rx, lat_tx: &mpsc::Sender<u64>, img: &Image) {
+fn on_message(rx: &Rx, lat_tx: &mpsc::Sender<u64>, index: i32, data: &[u8]) {
     let now = now_ns();
-    if img.header.stamp.sec == WARMUP_SEC {
+    if index == WARMUP_SEC {
         rx.ready.store(true, Ordering::Release);
         return;
     }
-    let _ = lat_tx.send(now.saturating_sub(sent_time(img)));
+    let _ = lat_tx.send(now.saturating_sub(sent_time(data)));
     rx.received.fetch_add(1, Ordering::AcqRel);
     rx.last_ns.store(now, Ordering::Release);
 }
@@ -149,7 +153,16 @@ fn new_rx() -> Arc<Rx> {
     })
 }
 
-fn run_plugin(domain: u16, size: usize, iters: usize, burst: usize, period: Duration) -> Run {
+/// The plugin path; `loaned`: the receiver reads the message in place ([`ImageView`] over the
+/// shared-memory chunk) instead of decoding a copy.
+fn run_plugin(
+    domain: u16,
+    size: usize,
+    iters: usize,
+    burst: usize,
+    period: Duration,
+    loaned: bool,
+) -> Run {
     let topic = format!("/bench_zc_{}_{size}", std::process::id());
     let rx = new_rx();
     let (lat_tx, lat_rx) = mpsc::channel();
@@ -167,8 +180,15 @@ fn run_plugin(domain: u16, size: usize, iters: usize, burst: usize, period: Dura
             let ctx = new_context(Some(domain)).expect("context");
             let mut sub = ZcSubscription::<Image>::new(&ctx, &topic, &opts).expect("zc sub");
             while !stop.load(Ordering::Relaxed) {
-                if let Ok(Some((img, _))) = sub.take_timeout(Duration::from_millis(50)) {
-                    on_message(&rx, &lat_tx, &img);
+                let wait = Duration::from_millis(50);
+                if loaned {
+                    if let Ok(Some((payload, _))) = sub.take_loaned_timeout(wait) {
+                        if let Ok(view) = cdr::decode_borrowed::<ImageView<'_>>(payload.bytes()) {
+                            on_message(&rx, &lat_tx, view.header.stamp.sec, view.data);
+                        }
+                    }
+                } else if let Ok(Some((img, _))) = sub.take_timeout(wait) {
+                    on_message(&rx, &lat_tx, img.header.stamp.sec, &img.data);
                 }
             }
             sub.stats()
@@ -246,7 +266,7 @@ fn run_ros2_client(domain: u16, size: usize, iters: usize, burst: usize, period:
             while !stop.load(Ordering::Relaxed) {
                 let _ = poll.poll(&mut events, Some(Duration::from_millis(50)));
                 while let Ok(Some((img, _))) = sub.take() {
-                    on_message(&rx, &lat_tx, &img);
+                    on_message(&rx, &lat_tx, img.header.stamp.sec, &img.data);
                 }
             }
         })
@@ -367,9 +387,11 @@ fn main() {
         } else {
             Duration::from_millis(300)
         };
-        let mut zc = run_plugin(domain, size, iters, burst, period);
+        let mut zc = run_plugin(domain, size, iters, burst, period, false);
+        let mut view = run_plugin(domain, size, iters, burst, period, true);
         let mut dds = run_ros2_client(domain, size, iters, burst, period);
         let a = report("plugin-shm", size, &mut zc);
+        let v = report("plugin-view", size, &mut view);
         let b = report("ros2-client", size, &mut dds);
         println!(
             "{:<14} {size:>9} B  p50 ratio ros2-client / plugin = {:.1}x",
@@ -385,11 +407,19 @@ fn main() {
                 c / a
             );
         }
-        ratios.push((size, b / a, cyclone.map(|c| c / a)));
+        println!(
+            "{:<14} {size:>9} B  p50 ratio ros2-client / plugin-view = {:.1}x",
+            "RATIO",
+            b / v
+        );
+        ratios.push((size, b / a, b / v, cyclone.map(|c| c / a)));
     }
     println!("summary (p50 one-way latency ratios, higher = plugin faster):");
-    for (size, r, c) in ratios {
+    for (size, r, rv, c) in ratios {
         let c = c.map_or("n/a".to_owned(), |c| format!("{c:.1}x"));
-        println!("  {size:>9} B: ros2-client/plugin {r:.1}x   cyclone(ddsperf)/plugin {c}");
+        println!(
+            "  {size:>9} B: ros2-client/plugin {r:.1}x   ros2-client/plugin-view {rv:.1}x   \
+             cyclone(ddsperf)/plugin {c}"
+        );
     }
 }

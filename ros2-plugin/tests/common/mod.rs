@@ -2,8 +2,9 @@
 //! watchdog.
 #![allow(dead_code)]
 
+use std::io::Write as _;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -56,6 +57,7 @@ pub fn require_cyclonedds() {
 /// A running Cyclone DDS peer (tests/peer/cyclone_peer.py); killed on drop.
 pub struct Peer {
     child: Child,
+    stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
 }
 
@@ -66,10 +68,12 @@ impl Peer {
         let mut child = Command::new("python3")
             .arg(peer_script())
             .args(args)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start cyclone peer");
+        let stdin = child.stdin.take();
         let stdout: ChildStdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -80,7 +84,11 @@ impl Peer {
                 }
             }
         });
-        Peer { child, lines }
+        Peer {
+            child,
+            stdin,
+            lines,
+        }
     }
 
     /// Starts the peer in `mode` (`pub`, `sub`, `bogus`) on `domain`, DDS topic `topic` (with
@@ -95,6 +103,13 @@ impl Peer {
     /// The next output line, or `None` after `timeout` / at the end.
     pub fn line(&self, timeout: Duration) -> Option<String> {
         self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Lets a `--wait-go` publisher start (once our side has matched too).
+    pub fn go(&mut self) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "GO").expect("write GO");
+        stdin.flush().expect("flush GO");
     }
 
     /// Waits for the `MATCHED n` line; panics with context when it does not come.

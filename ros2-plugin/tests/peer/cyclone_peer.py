@@ -4,7 +4,8 @@ It uses the message types of rtfuse-msgs' oracle (written from the ROS 2 .msg fi
 DDS names (`rt/<topic>`, `pkg::msg::dds_::Type_`) and plain CDR (XCDR1) like every ROS 2 RMW.
 
   pub  --domain D --topic rt/imu --type sensor_msgs/msg/Imu --count N [--size BYTES] [--qos reliable|best_effort]
-       waits until a subscription matches, publishes N deterministic messages, prints one JSON line
+       [--wait-go]: waits until a subscription matches (and, with --wait-go, for "GO" on stdin),
+       publishes N deterministic messages, prints one JSON line
        per message {"seq": i, "crc32": <of data or of the CDR>, "value": <small messages only>}
   sub  --domain D --topic rt/odom --type nav_msgs/msg/Odometry --count N [--qos ...] [--timeout S]
        prints "MATCHED <n>" once a publication matched, then one JSON line per sample
@@ -101,6 +102,8 @@ def main():
     ap.add_argument("--depth", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=20.0)
     ap.add_argument("--period", type=float, default=0.02)
+    ap.add_argument("--wait-go", action="store_true",
+                    help="after MATCHED, wait for a line GO on stdin (the other side matched too)")
     a = ap.parse_args()
 
     cls = ros2_types.BY_ROS_TYPE[a.type]
@@ -123,7 +126,10 @@ def main():
         if n == 0:
             out.write("TIMEOUT\n")
             return 1
-        time.sleep(0.2)  # let the remote reader's matching complete on its side too
+        if a.wait_go:
+            sys.stdin.readline()
+        else:
+            time.sleep(0.2)  # let the remote reader's matching complete on its side too
         for i in range(a.count):
             msg = cls(x=i) if a.mode == "bogus" else make_message(a.type, i, a.size)
             w.write(msg)
