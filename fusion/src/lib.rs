@@ -3,10 +3,16 @@
 pub mod vlp16;
 /// UDP reception (`recvmmsg`) and the VLP-16 UDP pipeline.
 pub mod udp;
+/// The VLP-16 UDP driver (`SensorDriver`): one cloud per rotation into a shm channel.
+pub mod vlp16_driver;
 /// ROS 2 messages handled by MCAP replay and output: decoding and layout checks.
 pub mod mcap_msgs;
 /// Replay of rosbag2-style MCAP files into sinks (shared-memory channels).
 pub mod mcap_replay;
+/// Non-real-time MCAP writer for fused results (depth image, coloured cloud, odometry).
+pub mod mcap_out;
+/// MCAP replay into shared-memory channels in the drivers' layouts.
+pub mod mcap_shm;
 /// Real-time set-up of a thread (SCHED_FIFO, affinity, mlockall, stack prefault) and clocks.
 pub mod rt;
 /// Per-stream counters and HDR latency histograms, and the stats worker.

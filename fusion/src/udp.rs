@@ -17,7 +17,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use crate::vlp16::{CloudInfo, Push, RotationAssembler, Vlp16Error, PACKET_SIZE};
+use crate::vlp16::{CloudInfo, Packet, Push, RotationAssembler, Vlp16Error, PACKET_SIZE};
 
 /// Default VLP-16 data port.
 pub const VLP16_DATA_PORT: u16 = 2368;
@@ -256,28 +256,23 @@ impl PipelineStats {
     }
 }
 
-/// Validates, decodes and assembles VLP-16 datagrams into a [`CloudSink`].
-pub struct Vlp16Pipeline<S> {
-    asm: RotationAssembler,
-    sink: S,
+/// Validates datagrams as VLP-16 packets, counting the malformed ones by kind and logging the
+/// first of each kind.
+#[derive(Debug, Default)]
+pub struct DatagramCheck {
     stats: PipelineStats,
     last_error: Option<Vlp16Error>,
 }
 
-impl<S: CloudSink> Vlp16Pipeline<S> {
-    /// A pipeline decoding with `asm` into `sink`.
-    pub fn new(asm: RotationAssembler, sink: S) -> Self {
-        Self {
-            asm,
-            sink,
-            stats: PipelineStats::default(),
-            last_error: None,
-        }
-    }
-
+impl DatagramCheck {
     /// Counters so far.
     pub fn stats(&self) -> PipelineStats {
         self.stats
+    }
+
+    /// Counters, mutably (for the callers that count clouds and buffers).
+    pub fn stats_mut(&mut self) -> &mut PipelineStats {
+        &mut self.stats
     }
 
     /// The most recent malformed-datagram error, for reports.
@@ -285,14 +280,31 @@ impl<S: CloudSink> Vlp16Pipeline<S> {
         self.last_error
     }
 
-    /// The sink.
-    pub fn sink(&self) -> &S {
-        &self.sink
-    }
-
-    /// The sink, mutably.
-    pub fn sink_mut(&mut self) -> &mut S {
-        &mut self.sink
+    /// Counts one datagram (`truncated`: the kernel cut it) and validates it with `asm`.
+    pub fn accept<'a>(
+        &mut self,
+        asm: &mut RotationAssembler,
+        datagram: &'a [u8],
+        truncated: bool,
+    ) -> Option<Packet<'a>> {
+        self.stats.datagrams += 1;
+        let parsed = if truncated {
+            Err(Vlp16Error::WrongSize {
+                len: datagram.len().max(SLOT_SIZE + 1),
+            })
+        } else {
+            asm.parse(datagram)
+        };
+        match parsed {
+            Ok(p) => {
+                self.stats.packets += 1;
+                Some(p)
+            }
+            Err(e) => {
+                self.reject(e);
+                None
+            }
+        }
     }
 
     fn reject(&mut self, e: Vlp16Error) {
@@ -310,30 +322,59 @@ impl<S: CloudSink> Vlp16Pipeline<S> {
         }
         self.last_error = Some(e);
     }
+}
+
+/// Validates, decodes and assembles VLP-16 datagrams into a [`CloudSink`].
+pub struct Vlp16Pipeline<S> {
+    asm: RotationAssembler,
+    sink: S,
+    check: DatagramCheck,
+}
+
+impl<S: CloudSink> Vlp16Pipeline<S> {
+    /// A pipeline decoding with `asm` into `sink`.
+    pub fn new(asm: RotationAssembler, sink: S) -> Self {
+        Self {
+            asm,
+            sink,
+            check: DatagramCheck::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> PipelineStats {
+        self.check.stats()
+    }
+
+    /// The most recent malformed-datagram error, for reports.
+    pub fn last_error(&self) -> Option<Vlp16Error> {
+        self.check.last_error()
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The sink, mutably.
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
 
     /// Handles one datagram (`truncated`: the kernel cut it). No allocation unless the sink
     /// allocates.
     pub fn handle(&mut self, datagram: &[u8], truncated: bool) {
-        self.stats.datagrams += 1;
-        let parsed = if truncated {
-            Err(Vlp16Error::WrongSize {
-                len: datagram.len().max(SLOT_SIZE + 1),
-            })
-        } else {
-            self.asm.parse(datagram)
+        let Some(pkt) = self.check.accept(&mut self.asm, datagram, truncated) else {
+            return;
         };
-        let pkt = match parsed {
-            Ok(p) => p,
-            Err(e) => return self.reject(e),
-        };
-        self.stats.packets += 1;
         let mut from = 0;
         loop {
             let buf = match self.sink.buffer() {
                 Ok(b) => b,
                 Err(e) => {
-                    self.stats.no_buffer += 1;
-                    if self.stats.no_buffer == 1 {
+                    let st = self.check.stats_mut();
+                    st.no_buffer += 1;
+                    if st.no_buffer == 1 {
                         tracing::warn!("VLP-16 packet dropped, no cloud buffer: {e}");
                     }
                     return;
@@ -350,11 +391,12 @@ impl<S: CloudSink> Vlp16Pipeline<S> {
     }
 
     fn publish(&mut self, info: &CloudInfo) {
+        let st = self.check.stats_mut();
         match self.sink.publish(info) {
-            Ok(()) => self.stats.clouds += 1,
+            Ok(()) => st.clouds += 1,
             Err(e) => {
-                self.stats.publish_errors += 1;
-                if self.stats.publish_errors == 1 {
+                st.publish_errors += 1;
+                if st.publish_errors == 1 {
                     tracing::warn!("VLP-16 cloud {} not published: {e}", info.seq);
                 }
             }

@@ -2,45 +2,17 @@
 //! `mcap-ros2-support`, tests/oracles/mcap_write.py), and against truncated and corrupted
 //! variants of them.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod mcap_common;
+
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use fusion::mcap_msgs::RosMsg;
 use fusion::mcap_replay::{replay_bytes, CollectSink, Pace, ReplayError, ReplayReport};
+use mcap_common::python_file;
 use serde_json::Value;
 
 static NO_STOP: AtomicBool = AtomicBool::new(false);
-
-/// A unique scratch path for this process and call.
-fn scratch(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("rtfuse-mcap-{}-{n}-{tag}.mcap", std::process::id()))
-}
-
-/// Runs the Python writer; returns the file bytes and its manifest.
-fn python_file(args: &[&str]) -> (Vec<u8>, Vec<Value>) {
-    let out = scratch("py");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracles/mcap_write.py");
-    let run = Command::new("python3")
-        .arg(script)
-        .arg(&out)
-        .args(args)
-        .output()
-        .expect("python3 must be installed to run the MCAP oracle");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        run.status.success(),
-        "the MCAP oracle writer failed ({}); it needs: pip install mcap mcap-ros2-support\n{stderr}",
-        run.status
-    );
-    let bytes = std::fs::read(&out).expect("oracle wrote the file");
-    let _ = std::fs::remove_file(&out);
-    let manifest: Vec<Value> = serde_json::from_slice(&run.stdout).expect("manifest JSON");
-    (bytes, manifest)
-}
 
 fn replay(buf: &[u8]) -> (ReplayReport, CollectSink) {
     let mut sink = CollectSink::default();
