@@ -167,6 +167,38 @@ impl<M: RosMessage> ZcPublisher<M> {
     /// # Errors
     /// Encoding failures and DDS write failures (the shared-memory copy, if any, is out).
     pub fn publish(&mut self, msg: &M) -> Result<(), PluginError> {
+        self.publish_inner(&mut |buf| cdr::encode_to_slice(msg, buf), &mut || {
+            Ok(RawCdr::encode(msg)?)
+        })
+    }
+
+    /// Publishes a message that `write` serializes straight into the shared-memory chunk
+    /// (complete payload: encapsulation header + CDR), returning its length: a camera driver
+    /// can let its DMA fill the pixel bytes in place. `len` is the payload length, used for a
+    /// heap buffer when the message must go by DDS instead (no subscriber attached, no free
+    /// chunk); when it goes by both, the DDS copy is taken from the chunk.
+    ///
+    /// # Errors
+    /// What `write` returns, and DDS write failures.
+    pub fn publish_with(
+        &mut self,
+        len: usize,
+        write: impl FnMut(&mut [u8]) -> Result<usize, cdr::EncodeError>,
+    ) -> Result<(), PluginError> {
+        let write = std::cell::RefCell::new(write);
+        self.publish_inner(&mut |buf| (write.borrow_mut())(buf), &mut || {
+            let mut v = vec![0; len];
+            let n = (write.borrow_mut())(&mut v)?;
+            RawCdr::from_payload(&v[..n])
+                .map_err(|e| PluginError::Write("heap".into(), e.to_string()))
+        })
+    }
+
+    fn publish_inner(
+        &mut self,
+        write: &mut dyn FnMut(&mut [u8]) -> Result<usize, cdr::EncodeError>,
+        fallback: &mut dyn FnMut() -> Result<RawCdr, PluginError>,
+    ) -> Result<(), PluginError> {
         self.refresh(false);
         self.stats.published += 1;
         let matched = self.writer.poll_events();
@@ -178,7 +210,7 @@ impl<M: RosMessage> ZcPublisher<M> {
         let mut dds_payload = None;
         if self.shm.subscriber_count() > 0 {
             match self.shm.loan() {
-                Ok(mut chunk) => match cdr::encode_to_slice(msg, chunk.payload_mut()) {
+                Ok(mut chunk) => match write(chunk.payload_mut()) {
                     Ok(n) => {
                         chunk.set_len(n);
                         chunk.set_sensor_time(shm_transport::now_ns());
@@ -217,7 +249,7 @@ impl<M: RosMessage> ZcPublisher<M> {
         }
         let payload = match dds_payload {
             Some(p) => p,
-            None => RawCdr::encode(msg)?,
+            None => fallback()?,
         };
         let seq = self.writer.write(payload)?;
         if seq != self.next_dds_seq {

@@ -72,16 +72,24 @@ fn two_plugin_peers_use_shared_memory_and_skip_dds() {
             assert_eq!(view.to_owned(), image(i, 1 << 20));
         }
     }
+    // In-place publishing: the producer serializes straight into the chunk.
+    let img = image(99, 1000);
+    publisher
+        .publish_with(2000, |buf| cdr::encode_to_slice(&img, buf))
+        .expect("publish_with");
+    let (got, info) = sub.take_timeout(LONG).expect("take").expect("arrives");
+    assert!(info.via_shm);
+    assert_eq!(got, img);
     let ps = publisher.stats();
     assert_eq!(
         (ps.via_shm, ps.dds_skipped, ps.via_dds),
-        (20, 20, 0),
+        (21, 21, 0),
         "{ps:?}"
     );
     let ss = sub.stats();
     assert_eq!(
         (ss.via_shm, ss.via_dds, ss.duplicates_suppressed),
-        (20, 0, 0),
+        (21, 0, 0),
         "{ss:?}"
     );
 }

@@ -7,7 +7,9 @@
 //! One-way latency: the publisher stamps `header.stamp` with `CLOCK_MONOTONIC` just before
 //! `publish`; the receiving thread subtracts it from the clock once it holds the decoded message
 //! (`plugin-shm` decodes an owned copy; `plugin-view` reads the message in place in the
-//! shared-memory chunk through `ImageView`, the zero-copy receive). Messages are
+//! shared-memory chunk through `ImageView`, the zero-copy receive; `plugin-inplace` also
+//! publishes with `publish_with`, the producer writing the message into the chunk as a camera
+//! DMA would, so the pixels are never copied by the CPU). Messages are
 //! spaced so that nothing queues. Throughput: a back-to-back burst, counted at the receiver.
 //! Where `ddsperf` (Debian `cyclonedds-tools`) is installed, Cyclone DDS's own ping/pong
 //! round trip (halved) for the same payload sizes is printed as a further reference.
@@ -153,16 +155,51 @@ fn new_rx() -> Arc<Rx> {
     })
 }
 
-/// The plugin path; `loaned`: the receiver reads the message in place ([`ImageView`] over the
-/// shared-memory chunk) instead of decoding a copy.
+/// Serializes `m` into `buf` as a camera driver with DMA would: the CDR header fields are
+/// written, the pixel bytes are assumed to be in place already (only the 8-byte send time that
+/// the benchmark needs is written). Returns the payload length.
+fn write_in_place(m: &Image, buf: &mut [u8]) -> Result<usize, rtfuse_msgs::EncodeError> {
+    let view = ImageView {
+        header: m.header.clone(),
+        height: m.height,
+        width: m.width,
+        encoding: m.encoding.clone(),
+        is_bigendian: m.is_bigendian,
+        step: m.step,
+        data: &[],
+    };
+    let prefix = cdr::encode_to_slice(&view, buf)?;
+    let total = prefix + m.data.len();
+    if total > buf.len() {
+        return Err(rtfuse_msgs::EncodeError::BufferTooSmall(buf.len()));
+    }
+    // The data field is last: patch its length, then the "DMA" content.
+    buf[prefix - 4..prefix].copy_from_slice(&(m.data.len() as u32).to_le_bytes());
+    buf[prefix..prefix + 8].copy_from_slice(&m.data[..8]);
+    Ok(total)
+}
+
+/// How the plugin benchmark's ends handle the message.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// `publish(&Image)` / `take_timeout` (owned decode).
+    Copy,
+    /// `publish(&Image)` / `take_loaned_timeout` + `ImageView` (no receive copy).
+    View,
+    /// `publish_with` writing in place (pixels "DMA'd" into the chunk) / `ImageView`.
+    InPlace,
+}
+
+/// The plugin path in one of its [`Mode`]s.
 fn run_plugin(
     domain: u16,
     size: usize,
     iters: usize,
     burst: usize,
     period: Duration,
-    loaned: bool,
+    mode: Mode,
 ) -> Run {
+    let loaned = mode != Mode::Copy;
     let topic = format!("/bench_zc_{}_{size}", std::process::id());
     let rx = new_rx();
     let (lat_tx, lat_rx) = mpsc::channel();
@@ -204,7 +241,16 @@ fn run_plugin(
         iters,
         burst,
         period,
-        |m| publisher.publish(m).expect("publish"),
+        |m| {
+            if mode == Mode::InPlace {
+                let len = m.data.len() + 4096;
+                publisher
+                    .publish_with(len, |buf| write_in_place(m, buf))
+                    .expect("publish")
+            } else {
+                publisher.publish(m).expect("publish")
+            }
+        },
         rx,
         lat_rx,
     );
@@ -387,11 +433,13 @@ fn main() {
         } else {
             Duration::from_millis(300)
         };
-        let mut zc = run_plugin(domain, size, iters, burst, period, false);
-        let mut view = run_plugin(domain, size, iters, burst, period, true);
+        let mut zc = run_plugin(domain, size, iters, burst, period, Mode::Copy);
+        let mut view = run_plugin(domain, size, iters, burst, period, Mode::View);
+        let mut inplace = run_plugin(domain, size, iters, burst, period, Mode::InPlace);
         let mut dds = run_ros2_client(domain, size, iters, burst, period);
         let a = report("plugin-shm", size, &mut zc);
         let v = report("plugin-view", size, &mut view);
+        let ip = report("plugin-inplace", size, &mut inplace);
         let b = report("ros2-client", size, &mut dds);
         println!(
             "{:<14} {size:>9} B  p50 ratio ros2-client / plugin = {:.1}x",
@@ -412,14 +460,19 @@ fn main() {
             "RATIO",
             b / v
         );
-        ratios.push((size, b / a, b / v, cyclone.map(|c| c / a)));
+        println!(
+            "{:<14} {size:>9} B  p50 ratio ros2-client / plugin-inplace = {:.1}x",
+            "RATIO",
+            b / ip
+        );
+        ratios.push((size, b / a, b / v, b / ip, cyclone.map(|c| c / a)));
     }
     println!("summary (p50 one-way latency ratios, higher = plugin faster):");
-    for (size, r, rv, c) in ratios {
+    for (size, r, rv, rip, c) in ratios {
         let c = c.map_or("n/a".to_owned(), |c| format!("{c:.1}x"));
         println!(
-            "  {size:>9} B: ros2-client/plugin {r:.1}x   ros2-client/plugin-view {rv:.1}x   \
-             cyclone(ddsperf)/plugin {c}"
+            "  {size:>9} B: ros2-client / plugin {r:.1}x, / plugin-view {rv:.1}x, \
+             / plugin-inplace {rip:.1}x;  cyclone(ddsperf) / plugin {c}"
         );
     }
 }
