@@ -111,6 +111,11 @@ Examples:
         after_help = "Examples:\n  rtfuse bound\n  rtfuse bound my.toml --calibration host.json"
     )]
     Bound(BoundArgs),
+    /// Measure this host (t_cc, t_enq, wake-up latencies) and save it for `bound` and `report`.
+    #[command(
+        after_help = "Examples:\n  rtfuse calibrate --out host.json\n  rtfuse calibrate my.toml --seconds 10 --out host.json"
+    )]
+    Calibrate(CalibrateArgs),
     /// Run the benchmark programs (rtfuse-bench) with the given arguments.
     #[command(after_help = "Examples:\n  rtfuse bench -- --help\n  rtfuse bench -- latency")]
     Bench(BenchArgs),
@@ -261,6 +266,23 @@ pub struct ReportArgs {
     /// Output directory (default: the config's report.dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Seconds to calibrate for when no calibration file is given.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+}
+
+/// `rtfuse calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    #[command(flatten)]
+    /// Config (its fusion-thread priority is used).
+    pub config: ConfigArg,
+    /// Where to save the calibration (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Measuring time in seconds.
+    #[arg(long, default_value_t = 4.0)]
+    pub seconds: f64,
 }
 
 /// `rtfuse bound`.
@@ -269,9 +291,15 @@ pub struct BoundArgs {
     #[command(flatten)]
     /// Config.
     pub config: ConfigArg,
-    /// Calibration file (default: calibrate now).
+    /// Calibration file (default: the config's report.calibration, else calibrate now).
     #[arg(long, value_name = "FILE")]
     pub calibration: Option<PathBuf>,
+    /// Traces to take service times from where node.timing does not give them.
+    #[arg(long = "trace", value_name = "FILE")]
+    pub traces: Vec<PathBuf>,
+    /// Seconds to calibrate for when no calibration file is given.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

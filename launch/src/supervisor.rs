@@ -1,7 +1,8 @@
 //! The process supervisor behind `rtfuse run`.
 //!
 //! Starts every driver with `process = true` (as `rtfuse driver NAME`, re-executing this binary),
-//! waits for their segments, then starts the node (`rtfuse node`). It polls the children, restarts a
+//! waits for their segments, then starts the node (`rtfuse node`) and, where the config has ROS 2
+//! bridges, `rtfuse ros2-gateway`. It polls the children, restarts a
 //! crashed driver with exponential back-off (unlinking the dead driver's segment first, so the new one
 //! can create it while the node keeps its old mapping until it reconnects), and stops everything in
 //! reverse start order on Ctrl-C, SIGTERM, `--duration` or a fatal failure: SIGTERM, a grace period,
@@ -194,6 +195,21 @@ impl Supervisor {
             restart_at: None,
             state: "starting".into(),
         });
+        if !cfg.deployment.ros2.bridges.is_empty() {
+            // After the node: egress bridges open channels the node publishes; the node opens
+            // ingest channels whenever they appear.
+            procs.push(Proc {
+                name: "ros2-gateway".into(),
+                role: Role::Driver,
+                args: base(&["ros2-gateway"]),
+                channel: None,
+                restart: Restart::default(),
+                child: None,
+                restarts: 0,
+                restart_at: None,
+                state: "starting".into(),
+            });
+        }
         Supervisor {
             channels: cfg
                 .deployment

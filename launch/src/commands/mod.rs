@@ -76,6 +76,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<u8> {
         Command::Replay(a) => tools::replay(cli, a),
         Command::Report(a) => tools::report(a),
         Command::Bound(a) => tools::bound(a),
+        Command::Calibrate(a) => tools::calibrate(a),
         Command::Bench(a) => tools::bench(a),
         Command::Ros2Gateway(a) => tools::ros2_gateway(cli, a),
         Command::Config(ConfigCommand::Check { files }) => config_cmd::check(files),

@@ -12,7 +12,10 @@ pub fn channel_config(ch: &Channel) -> ChannelConfig {
         ring_depth: *ch.ring_depth.get_ref(),
         max_subscribers: *ch.max_subscribers.get_ref(),
         alignment: usize::try_from(ch.alignment.get_ref().bytes()).unwrap_or(usize::MAX),
-        user_header_size: usize::try_from(ch.user_header_size.bytes()).unwrap_or(usize::MAX),
+        // Drivers write their frame metadata into the user header: leave room for it.
+        user_header_size: usize::try_from(ch.user_header_size.bytes())
+            .unwrap_or(usize::MAX)
+            .max(fusion::driver::meta::META_LEN),
         overflow: match ch.overflow {
             Overflow::KeepLast => shm_transport::OverflowPolicy::KeepLast,
             Overflow::Reject => shm_transport::OverflowPolicy::Reject,

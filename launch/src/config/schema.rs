@@ -166,6 +166,8 @@ pub struct Driver {
     /// Run as its own process (`true`) or as a thread inside the node process (`false`).
     #[serde(default = "default_true")]
     pub process: bool,
+    /// SCHED_FIFO priority of the driver thread (none: SCHED_OTHER).
+    pub priority: Option<Spanned<i32>>,
     /// Kind-specific parameters (`[driver.params]`).
     #[serde(default)]
     pub params: DriverParams,
@@ -192,9 +194,10 @@ pub struct DriverParams {
     pub encoding: Option<Spanned<String>>,
     /// Points per scan (LiDAR).
     pub points_per_scan: Option<Spanned<u32>>,
-    /// Noise standard deviation (IMU, odometry).
+    /// Scale of the default noise model (IMU, odometry): 0 noiseless, 1 the default MEMS IMU /
+    /// wheel odometry noise, 2 twice as noisy.
     pub noise: Option<Spanned<f64>>,
-    /// Constant bias (IMU).
+    /// Scale of the default IMU bias (0 none, 1 default).
     pub bias: Option<Spanned<f64>>,
     /// UDP address to bind (VLP-16), e.g. "0.0.0.0:2368".
     pub bind: Option<Spanned<String>>,
@@ -274,6 +277,26 @@ pub struct Node {
     /// Files the node writes (`[node.outputs]`).
     #[serde(default)]
     pub outputs: Outputs,
+    /// Timing of each stream for the latency bound (`[node.timing.<stream>]`).
+    #[serde(default)]
+    pub timing: BTreeMap<String, Spanned<StreamTiming>>,
+}
+
+/// `[node.timing.<stream>]`: what `rtfuse bound` and `rtfuse report` need to know about a stream
+/// that the rest of the config does not say.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamTiming {
+    /// Worst-case fusion-thread work per sample in µs (default: the largest observed in the traces).
+    pub service_us: Option<f64>,
+    /// Release jitter of "DMA complete" in µs.
+    #[serde(default)]
+    pub jitter_us: f64,
+    /// Interrupt coalescing of the device in µs (a NIC's rx-usecs; 0 for synthetic drivers).
+    #[serde(default)]
+    pub delta_irq_us: f64,
+    /// Rate in Hz, where the driver's parameters do not give it (MCAP replay).
+    pub rate_hz: Option<f64>,
 }
 
 /// Synchronisation policy (message_filters semantics).
@@ -301,9 +324,6 @@ pub struct Sync {
     pub max_interval_ms: Option<Spanned<f64>>,
     /// Age penalty (approximate only; message_filters' C++ default is 0.1).
     pub age_penalty: Option<Spanned<f64>>,
-    /// Lower bound of the time between two messages of a stream, in ms, per stream.
-    #[serde(default)]
-    pub inter_message_lower_bound_ms: BTreeMap<String, Spanned<f64>>,
 }
 
 fn default_queue_size() -> Spanned<u32> {
@@ -320,16 +340,15 @@ pub struct Projection {
     pub lidar: Spanned<String>,
     /// Intrinsics fx, fy, cx, cy in pixels; default: derived from the camera size with a 90° field of view.
     pub intrinsics: Option<[f64; 4]>,
-    /// plumb_bob distortion k1, k2, p1, p2, k3.
+    /// plumb_bob distortion k1, k2, p1, p2, k3 (with `intrinsics`).
     #[serde(default)]
     pub distortion: [f64; 5],
-    /// LiDAR → camera translation in metres.
-    #[serde(default)]
-    pub translation: [f64; 3],
-    /// LiDAR → camera rotation as roll, pitch, yaw in radians.
-    #[serde(default)]
-    pub rotation_rpy: [f64; 3],
-    /// Output channel for the depth image (optional).
+    /// LiDAR → camera-optical translation in metres; default: the synthetic vehicle's mounts.
+    pub translation: Option<[f64; 3]>,
+    /// LiDAR → camera-optical rotation as roll, pitch, yaw in radians; default: the synthetic
+    /// vehicle's mounts.
+    pub rotation_rpy: Option<[f64; 3]>,
+    /// Output channel for the depth image (float32 metres; optional). The node creates it.
     pub output: Option<Spanned<String>>,
 }
 
@@ -341,15 +360,13 @@ pub struct Ekf {
     pub imu: Spanned<String>,
     /// Odometry stream.
     pub odometry: Spanned<String>,
-    /// Mahalanobis gate (squared distance) above which a measurement is rejected.
+    /// Mahalanobis gate in standard deviations above which a measurement is rejected.
     #[serde(default = "default_gate")]
     pub mahalanobis_threshold: f64,
-    /// Output channel for the fused odometry (optional).
-    pub output: Option<Spanned<String>>,
 }
 
 fn default_gate() -> f64 {
-    16.0
+    5.0
 }
 
 /// Scheduling policy of the fusion thread.
@@ -377,6 +394,8 @@ pub struct FusionThread {
     pub wakeup: Wakeup,
     /// `mlockall(MCL_CURRENT | MCL_FUTURE)` before starting.
     pub mlockall: bool,
+    /// Poll period in µs when `wakeup = "spin"` (T_sched of the bound).
+    pub poll_period_us: f64,
 }
 
 impl Default for FusionThread {
@@ -387,6 +406,7 @@ impl Default for FusionThread {
             cpu: None,
             wakeup: Wakeup::SpinThenFutex,
             mlockall: true,
+            poll_period_us: 1.0,
         }
     }
 }

@@ -286,6 +286,28 @@ fn check_driver(c: &mut Checker, d: &Driver, channels: &BTreeMap<&str, &Channel>
             );
         }
     }
+    if let Some(p) = &d.priority {
+        if !(1..=99).contains(p.get_ref()) {
+            c.at(
+                p,
+                format!(
+                    "expected a SCHED_FIFO priority from 1 to 99, found {}",
+                    p.get_ref()
+                ),
+            );
+        }
+    }
+    for scale in [&d.params.noise, &d.params.bias].into_iter().flatten() {
+        if !(scale.get_ref().is_finite() && *scale.get_ref() >= 0.0) {
+            c.at(
+                scale,
+                format!(
+                    "expected a scale >= 0 (1 = the default model), found {}",
+                    scale.get_ref()
+                ),
+            );
+        }
+    }
     let r = &d.restart;
     if !(r.backoff_multiplier.is_finite() && r.backoff_multiplier >= 1.0) {
         c.nowhere(format!(
@@ -371,17 +393,6 @@ fn check_node(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Chan
                 c.at(v, format!("expected a number >= 0, found {}", v.get_ref()));
             }
         }
-        for (stream, bound) in &sync.inter_message_lower_bound_ms {
-            if !sync.streams.iter().any(|s| s.get_ref() == stream) {
-                c.at(bound, format!("inter_message_lower_bound_ms names `{stream}`, which is not one of node.sync.streams"));
-            }
-            if !(bound.get_ref().is_finite() && *bound.get_ref() >= 0.0) {
-                c.at(
-                    bound,
-                    format!("expected a bound >= 0 ms, found {}", bound.get_ref()),
-                );
-            }
-        }
     }
     let kind_of = |s: &Spanned<String>| {
         dep.drivers
@@ -429,11 +440,7 @@ fn check_node(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Chan
             ));
         }
     }
-    let outputs = [
-        n.projection.as_ref().and_then(|p| p.output.as_ref()),
-        n.ekf.as_ref().and_then(|e| e.output.as_ref()),
-    ];
-    for o in outputs.into_iter().flatten() {
+    if let Some(o) = n.projection.as_ref().and_then(|p| p.output.as_ref()) {
         channel_ref(c, channels, o, "node output");
         if dep
             .drivers
@@ -452,7 +459,37 @@ fn check_node(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Chan
             );
         }
     }
+    for (stream, timing) in &n.timing {
+        if !n.streams.iter().any(|s| s.get_ref() == stream) {
+            c.at(
+                timing,
+                format!("node.timing.{stream}: `{stream}` is not one of node.streams"),
+            );
+        }
+        let t = timing.get_ref();
+        let values = [
+            t.service_us,
+            Some(t.jitter_us),
+            Some(t.delta_irq_us),
+            t.rate_hz,
+        ];
+        if values
+            .into_iter()
+            .flatten()
+            .any(|v| !(v.is_finite() && v >= 0.0))
+            || t.rate_hz == Some(0.0)
+            || t.service_us == Some(0.0)
+        {
+            c.at(timing, format!("node.timing.{stream}: expected finite numbers >= 0 (rate_hz and service_us > 0)"));
+        }
+    }
     let t = &n.thread;
+    if !(t.poll_period_us.is_finite() && t.poll_period_us > 0.0) {
+        c.nowhere(format!(
+            "[node.thread] expected poll_period_us > 0, found {}",
+            t.poll_period_us
+        ));
+    }
     let prio = *t.priority.get_ref();
     if t.policy == SchedPolicy::Fifo && !(1..=99).contains(&prio) {
         c.at(

@@ -1,0 +1,190 @@
+//! From a deployment to the `wcet` analyzer's input: one stream per node stream with its rate,
+//! payload, ring depth and timing, and the fusion thread's wake-up and priority.
+//!
+//! A stream's worst-case service time comes from `[node.timing.<stream>] service_us` where the
+//! config gives it, else from the largest `fusion end − fusion start` the traces observed for it
+//! (an observed figure, which the report names as such). With neither, no bound is claimed.
+
+use crate::config::{Config, DriverKind, SchedPolicy, Wakeup};
+use anyhow::{bail, Context, Result};
+use rtfuse_trace::TraceReader;
+use std::path::Path;
+use wcet::bound::{AnalysisInput, FusionThreadSpec, StreamSpec};
+use wcet::calibrate::{CalibrateOptions, Calibration};
+
+/// Nominal rate of a node stream: `node.timing.<s>.rate_hz`, else the driver's `rate_hz`, else 10 Hz
+/// for a VLP-16 at 600 rpm.
+pub fn rate_hz(cfg: &Config, stream: &str) -> Option<f64> {
+    let timing = cfg
+        .deployment
+        .node
+        .timing
+        .get(stream)
+        .and_then(|t| t.get_ref().rate_hz);
+    timing.or_else(|| {
+        let d = cfg
+            .deployment
+            .drivers
+            .iter()
+            .find(|d| d.channel.get_ref() == stream)?;
+        match *d.kind.get_ref() {
+            DriverKind::Vlp16Udp => Some(10.0),
+            _ => d.params.rate_hz.as_ref().map(|r| *r.get_ref()),
+        }
+    })
+}
+
+/// Largest observed fusion-thread work per stream name, in ns, over all traces.
+fn observed_service_ns(traces: &[TraceReader], stream: &str) -> Option<u64> {
+    traces
+        .iter()
+        .flat_map(|t| {
+            let id = t
+                .header
+                .streams
+                .iter()
+                .find(|s| s.name == stream)
+                .map(|s| s.id);
+            t.records.iter().filter(move |r| Some(r.stream) == id)
+        })
+        .filter_map(|r| {
+            r.t_fuse_end_ns
+                .checked_sub(r.t_fuse_start_ns)
+                .filter(|_| r.t_fuse_start_ns > 0)
+        })
+        .max()
+}
+
+fn us_to_ns(us: f64) -> u64 {
+    (us * 1_000.0).ceil() as u64
+}
+
+/// The analyzer input for `cfg` (without the host calibration).
+///
+/// # Errors
+/// A stream without a known rate or service time.
+pub fn input(cfg: &Config, traces: &[TraceReader]) -> Result<AnalysisInput> {
+    let d = &cfg.deployment;
+    let mut streams = Vec::new();
+    for s in &d.node.streams {
+        let name = s.get_ref();
+        let ch = cfg
+            .channel(name)
+            .with_context(|| format!("stream `{name}` has no channel"))?;
+        let timing = d
+            .node
+            .timing
+            .get(name.as_str())
+            .map(|t| t.get_ref().clone())
+            .unwrap_or_default();
+        let Some(rate) = rate_hz(cfg, name) else {
+            bail!("stream `{name}`: no rate known; set node.timing.{name}.rate_hz");
+        };
+        let service_ns = match timing.service_us {
+            Some(us) => us_to_ns(us),
+            None => match observed_service_ns(traces, name) {
+                Some(ns) => ns.max(1),
+                None => bail!(
+                    "stream `{name}`: no service time; set node.timing.{name}.service_us or give a trace \
+                     (--trace FILE) in which the stream was fused"
+                ),
+            },
+        };
+        let payload = d
+            .drivers
+            .iter()
+            .find(|x| x.channel.get_ref() == name)
+            .and_then(crate::config::payload_bytes)
+            .map_or(ch.chunk_size.get_ref().bytes(), |(b, _)| b);
+        streams.push(StreamSpec {
+            name: name.clone(),
+            rate_hz: rate,
+            jitter_ns: us_to_ns(timing.jitter_us),
+            payload_bytes: payload,
+            service_ns,
+            delta_irq_ns: us_to_ns(timing.delta_irq_us),
+            t_enq_ns: None,
+            gpu_delta_l_ns: None,
+            ring_depth: u64::from(*ch.ring_depth.get_ref()),
+            cache_lines: 2,
+        });
+    }
+    let t = &d.node.thread;
+    let isolated = crate::preflight::parse_cpu_list(
+        std::fs::read_to_string("/sys/devices/system/cpu/isolated")
+            .unwrap_or_default()
+            .trim(),
+    );
+    Ok(AnalysisInput {
+        host: Calibration::default(),
+        streams,
+        fusion: FusionThreadSpec {
+            wakeup: match t.wakeup {
+                Wakeup::Spin => wcet::bound::Wakeup::Spin {
+                    poll_period_ns: us_to_ns(t.poll_period_us),
+                },
+                Wakeup::Futex => wcet::bound::Wakeup::Futex,
+                Wakeup::SpinThenFutex => wcet::bound::Wakeup::SpinThenFutex,
+            },
+            priority: if t.policy == SchedPolicy::Fifo {
+                *t.priority.get_ref()
+            } else {
+                0
+            },
+            dedicated_core: t
+                .cpu
+                .as_ref()
+                .is_some_and(|c| isolated.contains(c.get_ref())),
+            blocking_ns: 0,
+        },
+        other_rt_load: Vec::new(),
+    })
+}
+
+/// Loads a calibration file, or measures this host for `seconds` (with a spinner on a terminal).
+///
+/// # Errors
+/// The file cannot be read or parsed.
+pub fn calibration(cfg: &Config, file: Option<&Path>, seconds: f64) -> Result<Calibration> {
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read calibration {}", f.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a calibration file", f.display()));
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!(
+        "calibrating this host for {seconds:.0} s (t_cc, t_enq, wake-ups)…"
+    ));
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    let t = &cfg.deployment.node.thread;
+    let cal = wcet::calibrate::run(&CalibrateOptions {
+        duration: std::time::Duration::from_secs_f64(seconds.max(0.1)),
+        priority: *t.priority.get_ref(),
+        cpus: None,
+    });
+    bar.finish_and_clear();
+    Ok(cal)
+}
+
+/// Reads every trace file, with a progress bar for large ones.
+///
+/// # Errors
+/// A file that cannot be read or is not a trace.
+pub fn read_traces(paths: &[std::path::PathBuf]) -> Result<Vec<TraceReader>> {
+    let bar = indicatif::ProgressBar::new(paths.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("reading traces {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut out = Vec::new();
+    for p in paths {
+        bar.set_message(p.display().to_string());
+        out.push(
+            TraceReader::open(p).with_context(|| format!("cannot read trace {}", p.display()))?,
+        );
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
