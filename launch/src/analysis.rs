@@ -59,11 +59,12 @@ fn us_to_ns(us: f64) -> u64 {
     (us * 1_000.0).ceil() as u64
 }
 
-/// The analyzer input for `cfg` (without the host calibration).
+/// The analyzer input for `cfg` (without the host calibration). Stream names carry `prefix`, as the
+/// node that wrote the traces saw them.
 ///
 /// # Errors
 /// A stream without a known rate or service time.
-pub fn input(cfg: &Config, traces: &[TraceReader]) -> Result<AnalysisInput> {
+pub fn input(cfg: &Config, traces: &[TraceReader], prefix: &str) -> Result<AnalysisInput> {
     let d = &cfg.deployment;
     let mut streams = Vec::new();
     for s in &d.node.streams {
@@ -82,7 +83,7 @@ pub fn input(cfg: &Config, traces: &[TraceReader]) -> Result<AnalysisInput> {
         };
         let service_ns = match timing.service_us {
             Some(us) => us_to_ns(us),
-            None => match observed_service_ns(traces, name) {
+            None => match observed_service_ns(traces, &format!("{prefix}{name}")) {
                 Some(ns) => ns.max(1),
                 None => bail!(
                     "stream `{name}`: no service time; set node.timing.{name}.service_us or give a trace \
@@ -97,7 +98,7 @@ pub fn input(cfg: &Config, traces: &[TraceReader]) -> Result<AnalysisInput> {
             .and_then(crate::config::payload_bytes)
             .map_or(ch.chunk_size.get_ref().bytes(), |(b, _)| b);
         streams.push(StreamSpec {
-            name: name.clone(),
+            name: format!("{prefix}{name}"),
             rate_hz: rate,
             jitter_ns: us_to_ns(timing.jitter_us),
             payload_bytes: payload,

@@ -76,11 +76,11 @@ fn default_traces(cfg: &Config, given: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// `rtfuse bound`.
-pub fn bound(a: &BoundArgs) -> anyhow::Result<u8> {
+pub fn bound(cli: &Cli, a: &BoundArgs) -> anyhow::Result<u8> {
     let cfg = load(&a.config)?;
     let traces = analysis::read_traces(&default_traces(&cfg, &a.traces))?;
-    let mut input =
-        analysis::input(&cfg, &traces).map_err(|e| failure(EXIT_USAGE, format!("{e:#}")))?;
+    let mut input = analysis::input(&cfg, &traces, &cli.prefix)
+        .map_err(|e| failure(EXIT_USAGE, format!("{e:#}")))?;
     input.host = analysis::calibration(
         &cfg,
         calibration_file(&cfg, &a.calibration).as_deref(),
@@ -123,7 +123,7 @@ pub fn bound(a: &BoundArgs) -> anyhow::Result<u8> {
 }
 
 /// `rtfuse report`.
-pub fn report(a: &ReportArgs) -> anyhow::Result<u8> {
+pub fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<u8> {
     let cfg = load(&a.config)?;
     let paths = default_traces(&cfg, &a.traces);
     if paths.is_empty() {
@@ -133,8 +133,8 @@ pub fn report(a: &ReportArgs) -> anyhow::Result<u8> {
         ));
     }
     let traces = analysis::read_traces(&paths)?;
-    let mut input =
-        analysis::input(&cfg, &traces).map_err(|e| failure(EXIT_USAGE, format!("{e:#}")))?;
+    let mut input = analysis::input(&cfg, &traces, &cli.prefix)
+        .map_err(|e| failure(EXIT_USAGE, format!("{e:#}")))?;
     input.host = analysis::calibration(
         &cfg,
         calibration_file(&cfg, &a.calibration).as_deref(),
