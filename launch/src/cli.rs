@@ -99,8 +99,10 @@ Examples:
     )]
     Record(RecordArgs),
     /// Replay an MCAP file into channels (see the mcap-replay driver kind).
-    #[command(after_help = "Examples:\n  rtfuse replay examples/mcap-replay.toml")]
-    Replay(ConfigArg),
+    #[command(
+        after_help = "Every topic goes into its own channel (/camera/image_raw -> camera.image_raw).\n\nExamples:\n  rtfuse replay recording.mcap\n  rtfuse replay recording.mcap --speed 0   # as fast as possible"
+    )]
+    Replay(ReplayArgs),
     /// Write the latency-bound (WCET) report from traces.
     #[command(
         after_help = "Examples:\n  rtfuse report --trace rtfuse-trace.bin\n  rtfuse report my.toml --trace a.bin --trace b.bin --out report/"
@@ -249,6 +251,16 @@ pub struct RecordArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+}
+
+/// `rtfuse replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// rosbag2 MCAP file (cdr encoding).
+    pub file: PathBuf,
+    /// Speed: 1 is the recorded rate, 2 twice as fast, 0 as fast as possible.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
 }
 
 /// `rtfuse report`.

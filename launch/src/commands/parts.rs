@@ -77,6 +77,24 @@ pub fn build_driver(d: &Driver) -> anyhow::Result<Box<dyn SensorDriver>> {
             c.seed = p.seed.as_ref().map_or(c.seed, |s| *s.get_ref());
             Box::new(SyntheticOdometry::new(c)?.named(name))
         }
+        DriverKind::Vlp16Udp => {
+            let mut c = fusion::vlp16_driver::Vlp16DriverConfig {
+                name: name.to_string(),
+                ..Default::default()
+            };
+            if let Some(b) = &p.bind {
+                c.udp.bind = b.get_ref().parse().map_err(|_| {
+                    failure(
+                        EXIT_USAGE,
+                        format!("driver {name}: bad bind address {}", b.get_ref()),
+                    )
+                })?;
+            }
+            if let Some(b) = &p.batch {
+                c.udp.batch = *b.get_ref() as usize;
+            }
+            Box::new(fusion::vlp16_driver::Vlp16Driver::new(c)?)
+        }
         other => {
             return Err(failure(
                 EXIT_RUNTIME,

@@ -3,7 +3,7 @@
 use super::{failure, load};
 use crate::analysis;
 use crate::cli::{
-    BenchArgs, BoundArgs, CalibrateArgs, Cli, ConfigArg, DurationConfig, RecordArgs, ReportArgs,
+    BenchArgs, BoundArgs, CalibrateArgs, Cli, DurationConfig, RecordArgs, ReplayArgs, ReportArgs,
     EXIT_OK, EXIT_RUNTIME, EXIT_USAGE,
 };
 use crate::config::Config;
@@ -19,13 +19,54 @@ pub fn record(_cli: &Cli, a: &RecordArgs) -> anyhow::Result<u8> {
     ))
 }
 
-/// `rtfuse replay`.
-pub fn replay(_cli: &Cli, a: &ConfigArg) -> anyhow::Result<u8> {
-    let _cfg = load(a)?;
-    Err(failure(
-        EXIT_RUNTIME,
-        "not available in this build: MCAP replay (fusion) has not landed yet",
-    ))
+/// `rtfuse replay FILE`: every topic of a rosbag2 MCAP file into its own channel
+/// (`/camera/image_raw` → `<prefix>camera.image_raw`), at the recorded rate or as fast as possible.
+pub fn replay(cli: &Cli, a: &ReplayArgs) -> anyhow::Result<u8> {
+    use fusion::mcap_replay::{replay_bytes, Pace};
+    use fusion::mcap_shm::{channel_name, plan_channels, ShmSink};
+    let bytes = std::fs::read(&a.file)
+        .map_err(|e| failure(EXIT_USAGE, format!("cannot read {}: {e}", a.file.display())))?;
+    let plans = plan_channels(&bytes)
+        .map_err(|e| failure(EXIT_USAGE, format!("{}: {e}", a.file.display())))?;
+    for p in &plans {
+        println!(
+            "{} ({:?}, {} messages) -> channel {}",
+            p.topic,
+            p.ty,
+            p.messages,
+            channel_name(&cli.prefix, &p.topic)
+        );
+    }
+    let pace = if a.speed > 0.0 {
+        Pace::Recorded { speed: a.speed }
+    } else {
+        Pace::AsFastAsPossible
+    };
+    let mut sink = ShmSink::create(
+        &plans,
+        &cli.prefix,
+        fusion::driver::synthetic::ChannelParams::frames(),
+    )
+    .map_err(|e| failure(EXIT_RUNTIME, format!("cannot create the channels: {e}")))?;
+    let stop = crate::signals::install()?;
+    let report = replay_bytes(&bytes, pace, &mut sink, stop)
+        .map_err(|e| failure(EXIT_RUNTIME, format!("{e}")))?;
+    println!(
+        "{} messages read, {} published, {} corrupt, {} of unknown type{}",
+        report.stats.messages,
+        report.stats.delivered,
+        report.stats.corrupt,
+        report.stats.unknown_type,
+        if report.stopped {
+            " (stopped early)"
+        } else {
+            ""
+        }
+    );
+    for p in report.problems.iter().take(20) {
+        println!("problem: {p:?}");
+    }
+    Ok(EXIT_OK)
 }
 
 /// `rtfuse calibrate`.
