@@ -152,8 +152,18 @@ fn bad_configs_name_file_line_column_and_what_was_expected() {
             "FILE:30:19: max_interval_ms applies to policy \"approximate\" only; found it with policy \"exact\"",
         ),
     ];
+    let sync = "streams = [\"cam\", \"imu\"]\n[node.sync]\npolicy = \"approximate\"\nstreams = [\"cam\", \"imu\"]\nqueue_size = 40\n";
+    let cases: Vec<_> = cases
+        .iter()
+        .copied()
+        .chain([(
+            "sync queue larger than the node holds",
+            ("streams = [\"cam\", \"imu\"]\n", sync),
+            "FILE:30:14: expected queue_size from 1 to 15, found 40",
+        )])
+        .collect();
     let mut failures = Vec::new();
-    for (what, (old, new), expected) in cases {
+    for (what, (old, new), expected) in &cases {
         assert!(GOOD.contains(old), "case `{what}`: GOOD has no `{old}`");
         let text = GOOD.replacen(old, new, 1);
         let (code, _, stderr) = check(&text);

@@ -344,8 +344,12 @@ fn check_driver(c: &mut Checker, d: &Driver, channels: &BTreeMap<&str, &Channel>
 
 fn check_node(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Channel>) {
     let n = &dep.node;
-    if n.streams.is_empty() {
-        c.nowhere("[node] streams is empty: expected at least one channel for the fusion thread");
+    if n.streams.is_empty() || n.streams.len() > fusion::node::MAX_STREAMS {
+        c.nowhere(format!(
+            "[node] expected 1 to {} streams for the fusion thread, found {}",
+            fusion::node::MAX_STREAMS,
+            n.streams.len()
+        ));
     }
     unique(c, "node stream", n.streams.iter());
     for s in &n.streams {
@@ -371,10 +375,12 @@ fn check_node(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Chan
         for s in &sync.streams {
             need_in_node(c, s, "node.sync stream");
         }
-        if *sync.queue_size.get_ref() == 0 {
+        let max_queue = fusion::node::SYNC_CAPACITY - 1;
+        let queue = *sync.queue_size.get_ref() as usize;
+        if queue == 0 || queue > max_queue {
             c.at(
                 &sync.queue_size,
-                "expected queue_size of at least 1, found 0",
+                format!("expected queue_size from 1 to {max_queue}, found {queue}"),
             );
         }
         if sync.policy == SyncPolicy::Exact {
