@@ -14,7 +14,10 @@ fn init_logging(verbose: u8, quiet: u8) {
         _ => "error",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        // The DDS stack logs every discovery step at info: keep it to warnings unless asked.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{level},rustdds=warn,ros2_client=warn"))
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
