@@ -64,6 +64,8 @@ impl Peer {
 
     /// Waits with a watchdog: a hung peer is killed and the test fails instead of hanging CI.
     fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        // A lingering peer exits when its stdin closes.
+        drop(self.child.stdin.take());
         let start = Instant::now();
         loop {
             if let Some(st) = self.child.try_wait().expect("wait") {
@@ -296,6 +298,8 @@ fn sigkill_publisher_subscriber_reads_everything_then_disconnects() {
             got += 1;
         }
     }
+    // Let the publisher fill the ring (64 descriptors) and block on it, then kill it mid-stream.
+    std::thread::sleep(Duration::from_millis(500));
     publ.sigkill();
     let mut disconnected = false;
     let start = Instant::now();
@@ -330,12 +334,14 @@ fn sigkill_publisher_subscriber_reads_everything_then_disconnects() {
 #[test]
 fn hostile_scribbler_causes_counted_errors_never_a_crash() {
     let name = unique("scribble");
-    let sub = Peer::spawn(&["sub", &name, "300000"], false);
-    let publ = Peer::spawn(
-        &["pub", &name, "300000", "256", "keep-last", "1", "32", "16"],
-        false,
+    let sub = Peer::spawn(&["sub", &name, "3000000"], false);
+    // The publisher lingers after its last sample until we close its stdin, so the segment is
+    // alive for the whole scribbling.
+    let mut publ = Peer::spawn(
+        &["pub", &name, "3000000", "256", "keep-last", "1", "32", "16"],
+        true,
     );
-    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(publ.line(), "created");
     let scr = Peer::spawn(&["scribble", &name, "700", "12345"], false);
     let (xst, xout) = scr.wait(Duration::from_secs(60));
     assert!(xst.success(), "{xout}");

@@ -242,15 +242,23 @@ mod peer {
         let millis: u64 = arg(args, 3, 500);
         let mut seed: u64 = arg(args, 4, 1);
         let path = format!("/dev/shm/{}{name}", shm_transport::SHM_PREFIX);
-        let file = match std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("shm-peer scribble: {path}: {e}");
-                return 1;
+        // The publisher may still be starting: wait up to 10 s for the segment.
+        let mut tries = 0;
+        let file = loop {
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+            {
+                Ok(f) => break f,
+                Err(_) if tries < 1000 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    eprintln!("shm-peer scribble: {path}: {e}");
+                    return 1;
+                }
             }
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0) as usize;
