@@ -321,7 +321,13 @@ impl TraceReader {
             records.push(r);
         }
         let trailing_bytes = chunks.remainder().len();
-        Ok(TraceReader { header, records, complete, lost, trailing_bytes })
+        Ok(TraceReader {
+            header,
+            records,
+            complete,
+            lost,
+            trailing_bytes,
+        })
     }
 }
 
@@ -334,7 +340,11 @@ mod tests {
         let mut buf = Vec::new();
         let mut w = TraceWriter::new(&mut buf, &TraceHeader::default()).unwrap();
         for i in 0..10 {
-            w.write(&Record { seq: i, ..Record::default() }).unwrap();
+            w.write(&Record {
+                seq: i,
+                ..Record::default()
+            })
+            .unwrap();
         }
         drop(w);
         buf.truncate(buf.len() - 10);
@@ -346,17 +356,35 @@ mod tests {
 
     #[test]
     fn record_roundtrip_and_bad_inputs() {
-        let r = Record { stream: 3, flags: FLAG_SCHED_FIFO, seq: 7, t_sensor_ns: 1, t_dma_ns: 2,
-                         t_enqueue_ns: 3, t_dequeue_ns: 4, t_fuse_start_ns: 5, t_fuse_end_ns: 6 };
+        let r = Record {
+            stream: 3,
+            flags: FLAG_SCHED_FIFO,
+            seq: 7,
+            t_sensor_ns: 1,
+            t_dma_ns: 2,
+            t_enqueue_ns: 3,
+            t_dequeue_ns: 4,
+            t_fuse_start_ns: 5,
+            t_fuse_end_ns: 6,
+        };
         assert_eq!(Record::from_bytes(&r.to_bytes()), r);
-        assert!(matches!(TraceReader::from_bytes(b"NOTATRACEFILE..."), Err(TraceError::BadMagic)));
+        assert!(matches!(
+            TraceReader::from_bytes(b"NOTATRACEFILE..."),
+            Err(TraceError::BadMagic)
+        ));
         let mut v = MAGIC.to_vec();
         v.extend_from_slice(&2u32.to_le_bytes());
         v.extend_from_slice(&0u32.to_le_bytes());
-        assert!(matches!(TraceReader::from_bytes(&v), Err(TraceError::Version { found: 2 })));
+        assert!(matches!(
+            TraceReader::from_bytes(&v),
+            Err(TraceError::Version { found: 2 })
+        ));
         let mut h = MAGIC.to_vec();
         h.extend_from_slice(&1u32.to_le_bytes());
         h.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(TraceReader::from_bytes(&h), Err(TraceError::Header(_))));
+        assert!(matches!(
+            TraceReader::from_bytes(&h),
+            Err(TraceError::Header(_))
+        ));
     }
 }
