@@ -7,7 +7,8 @@
 //!               ► fuse (LiDAR → camera depth image; IMU / odometry decoded for the EKF)
 //!               ► release ── records ──► ArrayQueue ──► stats worker (HDR histograms, snapshots)
 //!                                    └─► ArrayQueue ──► trace writer (rtfuse-trace file)
-//!               ── depth image written in place into a loaned chunk of the output channel
+//!               ── depth image, coloured cloud and EKF odometry written in place into loaned
+//!                  chunks of their output channels (see [`outputs`])
 //! ```
 //! Channels that do not exist yet are opened when they appear; a channel whose publisher went away
 //! (a driver restarted) is reopened when the new publisher creates it ([`crate::stats::StreamCounters::reconnects`]).
@@ -27,6 +28,9 @@
 mod fusion_loop;
 pub mod latency;
 mod mcap_worker;
+pub mod outputs;
+
+pub use outputs::{OdometryRecord, CLOUD_XYZRGB};
 
 use crossbeam_queue::ArrayQueue;
 use nalgebra::Isometry3;
@@ -169,6 +173,14 @@ pub struct NodeConfig {
     pub ekf: Option<EkfSpec>,
     /// Channel to publish depth images on (float32 metres, NaN = no return), if any.
     pub depth_output: Option<String>,
+    /// Channel to publish coloured clouds on (x, y, z, rgb; see [`outputs::CLOUD_XYZRGB`]), if any;
+    /// needs `projection`.
+    pub cloud_output: Option<String>,
+    /// Most points of a LiDAR scan the coloured cloud channel holds (its chunk size); a larger scan
+    /// is counted as a fuse error and its cloud is not published.
+    pub cloud_output_points: usize,
+    /// Channel to publish EKF odometry on ([`OdometryRecord`], typed), if any; needs `ekf`.
+    pub odometry_output: Option<String>,
     /// Trace file, if any.
     pub trace_path: Option<PathBuf>,
     /// MCAP file for fused results (depth images, EKF odometry), if any; written off the RT thread.
@@ -226,6 +238,9 @@ impl NodeConfig {
             projection: Some(ProjectionSpec::synthetic(&cam)),
             ekf: Some(EkfSpec::default()),
             depth_output: None,
+            cloud_output: None,
+            cloud_output_points: outputs::DEFAULT_CLOUD_OUTPUT_POINTS,
+            odometry_output: None,
             trace_path: None,
             mcap_path: None,
             trace_capacity: 1 << 16,
@@ -292,6 +307,9 @@ impl NodeConfig {
         if self.trace_capacity == 0 || self.stats_capacity == 0 {
             return bad("trace and stats queue capacities must be > 0".into());
         }
+        if self.cloud_output.is_some() && self.cloud_output_points == 0 {
+            return bad("cloud_output_points must be > 0".into());
+        }
         if let Some(p) = &self.projection {
             if p.camera.width == 0 || p.camera.height == 0 {
                 return bad("projection camera has zero size".into());
@@ -311,7 +329,7 @@ pub enum NodeError {
     /// The trace file could not be written.
     #[error("trace: {0}")]
     Trace(#[from] rtfuse_trace::TraceError),
-    /// The depth output channel could not be created.
+    /// An output channel (depth, coloured cloud, odometry) could not be created.
     #[error("output channel {channel:?}: {source}")]
     Output {
         /// Channel name.
@@ -377,15 +395,21 @@ impl FusionNode {
             .trace_path
             .as_ref()
             .map(|_| RecordSink::with_capacity(cfg.trace_capacity));
-        let depth_pub = match (&cfg.depth_output, &cfg.projection) {
-            (Some(ch), Some(p)) => Some(fusion_loop::create_depth_output(ch, &p.camera).map_err(
-                |source| NodeError::Output {
-                    channel: ch.clone(),
-                    source,
-                },
-            )?),
-            _ => None,
+        let out_err = |ch: &String| {
+            let channel = ch.clone();
+            move |source| NodeError::Output { channel, source }
         };
+        let mut outs = outputs::Outputs::default();
+        if let (Some(ch), Some(p)) = (&cfg.depth_output, &cfg.projection) {
+            outs.depth = Some(outputs::create_depth_output(ch, &p.camera).map_err(out_err(ch))?);
+        }
+        if let (Some(ch), Some(_)) = (&cfg.cloud_output, &cfg.projection) {
+            let points = cfg.cloud_output_points;
+            outs.cloud = Some(outputs::create_cloud_output(ch, points).map_err(out_err(ch))?);
+        }
+        if let (Some(ch), Some(_)) = (&cfg.odometry_output, &cfg.ekf) {
+            outs.odometry = Some(outputs::create_odometry_output(ch).map_err(out_err(ch))?);
+        }
         let rt_slot = Arc::new(Mutex::new(None));
         let collector =
             StatsCollector::new(infos.iter().cloned().zip(streams.iter().cloned()).collect());
@@ -424,7 +448,7 @@ impl FusionNode {
         let loop_cfg = cfg.clone();
         let thread = std::thread::Builder::new()
             .name(format!("{}-rt", cfg.name))
-            .spawn(move || fusion_loop::run(loop_cfg, shared, depth_pub, tx))
+            .spawn(move || fusion_loop::run(loop_cfg, shared, outs, tx))
             .map_err(|e| NodeError::Thread(e.to_string()))?;
         // The thread reports its real-time status first thing (after set-up, before its loop).
         let rt = rx

@@ -3,19 +3,18 @@
 //! `steady_state` test counts allocations and page faults on this thread and asserts zero).
 
 use rtfuse_trace::{Record, FLAG_GAP_BEFORE, FLAG_SCHED_FIFO};
-use shm_transport::{
-    ChannelConfig, CreateError, Publisher, ReceiveError, Sample, Subscriber, WakeupPolicy,
-};
+use shm_transport::{Publisher, ReceiveError, Sample, Subscriber};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
+use super::outputs::{cloud_meta, OdometryRecord, Outputs};
 use super::{EkfSpec, Estimate, NodeConfig, SyncPolicy, Wakeup, MAX_STREAMS, SYNC_CAPACITY};
 use crate::alloc_check::{self, AllocCounts};
-use crate::driver::meta::{decode_imu, decode_odometry, FrameMeta, MetaError, META_LEN};
+use crate::driver::meta::{decode_imu, decode_odometry, FrameMeta, MetaError};
 use crate::driver::StreamKind;
 use crate::ekf::{self, Correction, Covariance, Ekf, State};
-use crate::projection::{CameraInfo, CloudView, Projector};
+use crate::projection::{CloudView, ImageView, Projector, COLOURED_POINT_STEP};
 use crate::rt::{self, now_ns, RtStatus, ThreadUsage};
 use crate::stats::{NodeCounters, RecordSink, StreamCounters};
 use crate::sync::{AddError, ApproximateTime, ExactTime, SyncEvent};
@@ -33,21 +32,41 @@ pub(crate) struct Shared {
     pub mcap: Option<super::mcap_worker::McapTap>,
 }
 
-/// Creates the depth output channel for images of `cam`'s size.
-pub(crate) fn create_depth_output(
-    channel: &str,
-    cam: &CameraInfo,
-) -> Result<Publisher, CreateError> {
-    let cfg = ChannelConfig {
-        chunk_size: cam.width as usize * cam.height as usize * 4,
-        chunk_count: 4,
-        ring_depth: 2,
-        user_header_size: META_LEN,
-        wakeup: WakeupPolicy::Futex,
-        ..ChannelConfig::default()
-    };
-    Publisher::create(channel, &cfg)
+/// The whole-image prefix of an output chunk's payload as floats, if it is aligned and large enough.
+fn floats(bytes: &mut [u8], n: usize) -> Option<&mut [f32]> {
+    // SAFETY: f32 is valid for every bit pattern and has no drop glue; align_to_mut only yields the
+    // correctly aligned middle part (chunks are 4096-aligned, so all of it).
+    let (head, floats, _) = unsafe { bytes.align_to_mut::<f32>() };
+    if head.is_empty() {
+        floats.get_mut(..n)
+    } else {
+        None
+    }
 }
+
+/// The coloured cloud of `cloud` in `cam`'s image, occluded points left out; returns the points written.
+fn coloured_cloud(
+    p: &Projector,
+    cloud: &CloudView<'_>,
+    cam: &Held,
+    depth: &[f32],
+    out: &mut [u8],
+) -> Result<usize, ()> {
+    let enc = cam.meta.pixel_encoding().ok_or(())?;
+    let image = ImageView::new(
+        cam.sample.payload(),
+        cam.meta.width,
+        cam.meta.height,
+        cam.meta.step as usize,
+        enc,
+    )
+    .map_err(|_| ())?;
+    p.coloured_cloud(cloud, &image, Some((depth, OCCLUSION_TOLERANCE_M)), out)
+        .map_err(|_| ())
+}
+
+/// Points this far (m) behind the nearest depth at their pixel are hidden from the camera.
+const OCCLUSION_TOLERANCE_M: f32 = 0.2;
 
 /// A received sample the thread still holds (in the synchroniser or being fused).
 struct Held {
@@ -139,6 +158,9 @@ struct Fuser {
     depth: Vec<f32>,
     depth_pub: Option<Publisher>,
     depth_frame: u64,
+    cloud_pub: Option<Publisher>,
+    cloud_frame: u64,
+    odometry_pub: Option<Publisher>,
     ekf: Option<(Box<Ekf>, EkfSpec)>,
     /// The EKF starts at the first odometry pose (or the first IMU sample without odometry).
     ekf_started: bool,
@@ -176,8 +198,9 @@ impl Fuser {
         }
     }
 
-    /// LiDAR → camera: the depth image of the scan, written in place into an output chunk when there
-    /// is an output channel.
+    /// LiDAR → camera: the depth image of the scan and its coloured cloud, each written in place
+    /// into an output chunk when there is an output channel (the depth image into a pre-allocated
+    /// buffer otherwise: the coloured cloud needs it for occlusion).
     fn project(&mut self, cam: &Held, lidar: &Held) -> Result<(), ()> {
         let Some(p) = &self.projector else {
             return Ok(());
@@ -194,34 +217,51 @@ impl Fuser {
         )
         .map_err(|_| ())?;
         let n_px = info.width as usize * info.height as usize;
-        if let Some(publisher) = &mut self.depth_pub {
+        let t_cam = cam.sample.sensor_time();
+        let mut depth_chunk = self.depth_pub.as_mut().and_then(|pb| pb.loan().ok());
+        // The chunk is used only if it holds a whole image of aligned floats.
+        if depth_chunk
+            .as_mut()
+            .is_some_and(|c| floats(c.payload_mut(), n_px).is_none())
+        {
+            depth_chunk = None;
+        }
+        let depth: &mut [f32] = match depth_chunk.as_mut() {
+            Some(c) => floats(c.payload_mut(), n_px).ok_or(())?,
+            None => &mut self.depth[..n_px],
+        };
+        p.depth_image(&cloud, depth).map_err(|_| ())?;
+        if let Some(tap) = &self.mcap {
+            tap.offer_depth(t_cam, depth);
+        }
+        let mut res = Ok(());
+        if let Some(publisher) = &mut self.cloud_pub {
+            // A missing free chunk (slow subscribers) skips this cloud, like the depth image.
             if let Ok(mut chunk) = publisher.loan() {
-                let bytes = chunk.payload_mut();
-                // SAFETY: f32 is valid for every bit pattern and has no drop glue; align_to_mut only
-                // yields the correctly aligned middle part (chunks are 4096-aligned, so all of it).
-                let (head, floats, _) = unsafe { bytes.align_to_mut::<f32>() };
-                if head.is_empty() && floats.len() >= n_px {
-                    p.depth_image(&cloud, &mut floats[..n_px]).map_err(|_| ())?;
-                    if let Some(tap) = &self.mcap {
-                        tap.offer_depth(cam.sample.sensor_time(), &floats[..n_px]);
-                    }
-                    let meta = FrameMeta::depth(info.width, info.height, self.depth_frame);
+                // A failed cloud (a scan larger than the chunk) still lets the depth image go out.
+                res = coloured_cloud(p, &cloud, cam, depth, chunk.payload_mut()).and_then(|n| {
+                    let meta = cloud_meta(n as u32, self.cloud_frame);
                     meta.encode(chunk.user_header_mut()).map_err(|_| ())?;
-                    chunk.set_len(n_px * 4);
-                    chunk.set_sensor_time(cam.sample.sensor_time());
+                    chunk.set_len(n * COLOURED_POINT_STEP);
+                    chunk.set_sensor_time(t_cam);
                     chunk.set_dma_time(now_ns());
-                    chunk.set_user(StreamKind::Depth.user_word());
-                    self.depth_frame += 1;
-                    return chunk.publish().map(|_| ()).map_err(|_| ());
-                }
+                    chunk.set_user(StreamKind::Lidar.user_word());
+                    self.cloud_frame += 1;
+                    chunk.publish().map(|_| ()).map_err(|_| ())
+                });
             }
         }
-        p.depth_image(&cloud, &mut self.depth[..n_px])
-            .map_err(|_| ())?;
-        if let Some(tap) = &self.mcap {
-            tap.offer_depth(cam.sample.sensor_time(), &self.depth[..n_px]);
+        if let Some(mut chunk) = depth_chunk {
+            let meta = FrameMeta::depth(info.width, info.height, self.depth_frame);
+            meta.encode(chunk.user_header_mut()).map_err(|_| ())?;
+            chunk.set_len(n_px * 4);
+            chunk.set_sensor_time(t_cam);
+            chunk.set_dma_time(now_ns());
+            chunk.set_user(StreamKind::Depth.user_word());
+            self.depth_frame += 1;
+            chunk.publish().map_err(|_| ())?;
         }
-        Ok(())
+        res
     }
 
     /// IMU and odometry: decoded, checked, and processed by the EKF.
@@ -287,6 +327,20 @@ impl Fuser {
                 state.copy_from_slice(f.state().as_slice());
                 let e = Estimate { t_sensor_ns, state };
                 self.estimates.force_push(e);
+                if let Some(publisher) = &mut self.odometry_pub {
+                    if let Ok(mut chunk) = publisher.loan() {
+                        chunk.write(&OdometryRecord::from_state(
+                            t_sensor_ns,
+                            f.state(),
+                            f.covariance(),
+                        ));
+                        chunk.set_sensor_time(t_sensor_ns);
+                        chunk.set_dma_time(now_ns());
+                        if chunk.publish().is_err() {
+                            self.node.fuse_errors.inc();
+                        }
+                    }
+                }
                 if let Some(tap) = &self.mcap {
                     tap.offer_estimate(e);
                 }
@@ -367,12 +421,7 @@ impl SteadyCheck {
 }
 
 /// The fusion thread: real-time set-up, report the status, loop until stop, release everything.
-pub(crate) fn run(
-    cfg: NodeConfig,
-    sh: Shared,
-    depth_pub: Option<Publisher>,
-    status_tx: Sender<RtStatus>,
-) {
+pub(crate) fn run(cfg: NodeConfig, sh: Shared, outs: Outputs, status_tx: Sender<RtStatus>) {
     let status = rt::setup_current_thread(&cfg.rt);
     let fifo = status.is_fifo();
     let _ = status_tx.send(status);
@@ -430,8 +479,11 @@ pub(crate) fn run(
         trace: sh.trace.clone(),
         projector,
         depth: vec![f32::NAN; n_px],
-        depth_pub,
+        depth_pub: outs.depth,
         depth_frame: 0,
+        cloud_pub: outs.cloud,
+        cloud_frame: 0,
+        odometry_pub: outs.odometry,
         ekf: cfg.ekf.map(|spec| (Box::new(Ekf::default()), spec)),
         ekf_started: false,
         has_odometry: cfg.streams.iter().any(|s| s.kind == StreamKind::Odometry),
