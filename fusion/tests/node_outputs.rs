@@ -1,6 +1,9 @@
 //! End-to-end test of the node's coloured cloud and odometry output channels: synthetic drivers in
-//! threads, the node on SCHED_FIFO, and real `shm_transport::Subscriber`s on both outputs.
+//! threads, the node on SCHED_FIFO, and real `shm_transport::Subscriber`s on both outputs. The
+//! fusion thread's own steady-state check (allocations, page faults) must stay at zero with both
+//! outputs written in place.
 
+use fusion::alloc_check::CountingAllocator;
 use fusion::driver::meta::{FrameMeta, StreamKind};
 use fusion::driver::synthetic::{
     CameraConfig, ImuConfig, LidarConfig, OdometryConfig, SyntheticCamera, SyntheticImu,
@@ -18,6 +21,9 @@ use shm_transport::Subscriber;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator;
 
 fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -135,6 +141,7 @@ fn node_publishes_coloured_clouds_and_odometry_on_shm_outputs() {
         cloud_output_points: points_per_scan,
         odometry_output: Some(odom_ch.clone()),
         stats_period: Duration::from_millis(200),
+        warmup: Duration::from_millis(500),
         ..NodeConfig::demo()
     };
     let handle = FusionNode::new(cfg).unwrap().start().unwrap();
@@ -197,6 +204,11 @@ fn node_publishes_coloured_clouds_and_odometry_on_shm_outputs() {
             records += 1;
         }
     }
+    assert_eq!(
+        handle.counters().steady.get(),
+        1,
+        "the self-check window started"
+    );
     let report = handle.stop().unwrap();
     stop.store(true, Ordering::Release);
     for t in threads {
@@ -210,6 +222,11 @@ fn node_publishes_coloured_clouds_and_odometry_on_shm_outputs() {
         colours.len()
     );
     assert_eq!(s.fuse_errors, 0);
+    assert_eq!(
+        (s.steady_allocations, s.steady_minor_faults),
+        (0, 0),
+        "the fusion thread allocated or faulted pages in after warm-up"
+    );
     assert!(clouds >= 8, "{clouds} coloured clouds received");
     assert!(
         points > clouds * 500,
