@@ -412,11 +412,20 @@ impl Report {
             .map(|(a, b)| vec![a.to_string(), b])
             .collect(),
         };
-        let pw = |r: &StreamReport, i: usize| {
-            r.evt
-                .as_ref()
-                .and_then(|e| e.pwcet.iter().find(|p| p.p == [1e-6, 1e-9][i]))
-                .map(|p| p.gev_ns)
+        // A GEV fit with ξ ≥ 0.5 (infinite variance) or a quantile a thousand times beyond the
+        // observed maximum is not an estimate anyone should read as a bound: say so instead.
+        let pw = |r: &StreamReport, i: usize| -> String {
+            let Some(e) = r.evt.as_ref() else { return "—".into() };
+            let Some(p) = e.pwcet.iter().find(|p| p.p == [1e-6, 1e-9][i]) else {
+                return "—".into();
+            };
+            let xi = e.gev[2];
+            let wild = r.observed_max_ns.is_some_and(|m| p.gev_ns / 1000 > m.max(1));
+            if !xi.is_finite() || xi >= 0.5 || wild || p.gev_ns == u64::MAX {
+                format!("unreliable (heavy tail, ξ = {xi:.2})")
+            } else {
+                us(p.gev_ns)
+            }
         };
         let p999 = |r: &StreamReport| {
             r.stages
@@ -446,8 +455,8 @@ impl Report {
                         us(r.bound.bound_ns),
                         opt_us(r.observed_max_ns),
                         opt_us(p999(r)),
-                        opt_us(pw(r, 0)),
-                        opt_us(pw(r, 1)),
+                        pw(r, 0),
+                        pw(r, 1),
                         r.margin_ns
                             .map_or("—".into(), |m| format!("{:.3} µs", m as f64 / 1000.0)),
                         r.ratio.map_or("—".into(), |x| format!("{x:.3}")),
