@@ -421,6 +421,45 @@ impl SteadyCheck {
 }
 
 /// The fusion thread: real-time set-up, report the status, loop until stop, release everything.
+/// Receives and validates the next sample of one input (counting gaps, invalid samples and
+/// disconnects); `None` when it has nothing now.
+fn take_one(inp: &mut Input, stream: u16, flags0: u16) -> Option<Held> {
+    loop {
+        let sub = inp.sub.as_mut()?;
+        let sample = match sub.receive() {
+            Ok(Some(s)) => s,
+            Ok(None) => return None,
+            Err(ReceiveError::Disconnected) | Err(_) => {
+                // The publisher is gone and everything it sent was received: look for a new one.
+                inp.sub = None;
+                inp.next_open_ns = now_ns();
+                return None;
+            }
+        };
+        let t_dequeue = now_ns();
+        let mut flags = flags0;
+        let seq = sample.seq();
+        if inp.last_seq != 0 && seq > inp.last_seq + 1 {
+            inp.counters.dropped.add(seq - inp.last_seq - 1);
+            flags |= FLAG_GAP_BEFORE;
+        }
+        inp.last_seq = seq;
+        match validate(&sample, inp.kind) {
+            Ok(meta) => {
+                inp.counters.received.inc();
+                return Some(Held {
+                    sample,
+                    stream,
+                    flags,
+                    t_dequeue,
+                    meta,
+                });
+            }
+            Err(_) => inp.counters.invalid.inc(),
+        }
+    }
+}
+
 pub(crate) fn run(cfg: NodeConfig, sh: Shared, outs: Outputs, status_tx: Sender<RtStatus>) {
     let status = rt::setup_current_thread(&cfg.rt);
     let fifo = status.is_fifo();
@@ -498,6 +537,8 @@ pub(crate) fn run(cfg: NodeConfig, sh: Shared, outs: Outputs, status_tx: Sender<
         base: None,
     };
 
+    // One received, validated sample per input waiting for its turn (in sensor-time order).
+    let mut pending: [Option<Held>; MAX_STREAMS] = Default::default();
     // SYNC: Acquire pairs with NodeHandle's Release store of `stop`.
     while !sh.stop.load(Ordering::Acquire) {
         sh.node.loop_iterations.inc();
@@ -524,63 +565,46 @@ pub(crate) fn run(cfg: NodeConfig, sh: Shared, outs: Outputs, status_tx: Sender<
                 shm_transport::wait_any(&refs, wait);
             }
         }
-        for (i, inp) in inputs.iter_mut().enumerate() {
-            for _ in 0..BURST {
-                let Some(sub) = inp.sub.as_mut() else { break };
-                let sample = match sub.receive() {
-                    Ok(Some(s)) => s,
-                    Ok(None) => break,
-                    Err(ReceiveError::Disconnected) | Err(_) => {
-                        // The publisher is gone and everything it sent was received: look for a new one.
-                        inp.sub = None;
-                        inp.next_open_ns = now_ns();
-                        break;
-                    }
-                };
-                let t_dequeue = now_ns();
-                let mut flags = flags0;
-                let seq = sample.seq();
-                if inp.last_seq != 0 && seq > inp.last_seq + 1 {
-                    inp.counters.dropped.add(seq - inp.last_seq - 1);
-                    flags |= FLAG_GAP_BEFORE;
+        // Take at most one sample per input at a time and hand them on in sensor-time order, so
+        // the EKF sees IMU and odometry interleaved as they were measured even after a stall left
+        // a backlog in several rings (a per-input burst would apply old odometry after newer IMU).
+        for _ in 0..BURST * inputs.len() {
+            for (i, inp) in inputs.iter_mut().enumerate() {
+                if pending[i].is_none() {
+                    pending[i] = take_one(inp, i as u16, flags0);
                 }
-                inp.last_seq = seq;
-                let meta = match validate(&sample, inp.kind) {
-                    Ok(m) => m,
-                    Err(_) => {
+            }
+            let next = pending
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| h.as_ref().map(|h| (h.sample.sensor_time(), i)))
+                .min();
+            let Some((_, i)) = next else { break };
+            let Some(h) = pending[i].take() else { break };
+            let inp = &mut inputs[i];
+            match (inp.sync_slot, syncer.as_mut(), inp.kind) {
+                (Some(slot), Some(sy), _) => {
+                    let stamp = h.sample.sensor_time() as i64;
+                    if let Err(e) = sy.add(slot, stamp, h, &mut |ev| fuser.on_event(ev)) {
+                        // Non-monotonic stamps: counted, the sample is released unused.
                         inp.counters.invalid.inc();
-                        continue;
+                        fuser.emit(e.into_msg().msg, 0, 0);
                     }
-                };
-                inp.counters.received.inc();
-                let h = Held {
-                    sample,
-                    stream: i as u16,
-                    flags,
-                    t_dequeue,
-                    meta,
-                };
-                match (inp.sync_slot, syncer.as_mut(), inp.kind) {
-                    (Some(slot), Some(sy), _) => {
-                        let stamp = h.sample.sensor_time() as i64;
-                        if let Err(e) = sy.add(slot, stamp, h, &mut |ev| fuser.on_event(ev)) {
-                            // Non-monotonic stamps: counted, the sample is released unused.
-                            inp.counters.invalid.inc();
-                            fuser.emit(e.into_msg().msg, 0, 0);
-                        }
-                    }
-                    (_, _, kind @ (StreamKind::Imu | StreamKind::Odometry)) => {
-                        if fuser.on_measurement(h, kind).is_err() {
-                            inp.counters.invalid.inc();
-                        }
-                    }
-                    _ => fuser.emit(h, 0, 0),
                 }
+                (_, _, kind @ (StreamKind::Imu | StreamKind::Odometry)) => {
+                    if fuser.on_measurement(h, kind).is_err() {
+                        inp.counters.invalid.inc();
+                    }
+                }
+                _ => fuser.emit(h, 0, 0),
             }
         }
         check.tick(now_ns(), &sh.node);
     }
     // Release every held sample (recorded as not fused).
+    for h in pending.iter_mut().filter_map(Option::take) {
+        fuser.emit(h, 0, 0);
+    }
     if let Some(sy) = syncer.as_mut() {
         sy.drain(&mut |ev| fuser.on_event(ev));
     }
