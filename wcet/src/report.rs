@@ -415,12 +415,16 @@ impl Report {
         // A GEV fit with ξ ≥ 0.5 (infinite variance) or a quantile a thousand times beyond the
         // observed maximum is not an estimate anyone should read as a bound: say so instead.
         let pw = |r: &StreamReport, i: usize| -> String {
-            let Some(e) = r.evt.as_ref() else { return "—".into() };
+            let Some(e) = r.evt.as_ref() else {
+                return "—".into();
+            };
             let Some(p) = e.pwcet.iter().find(|p| p.p == [1e-6, 1e-9][i]) else {
                 return "—".into();
             };
             let xi = e.gev[2];
-            let wild = r.observed_max_ns.is_some_and(|m| p.gev_ns / 1000 > m.max(1));
+            let wild = r
+                .observed_max_ns
+                .is_some_and(|m| p.gev_ns / 1000 > m.max(1));
             if !xi.is_finite() || xi >= 0.5 || wild || p.gev_ns == u64::MAX {
                 format!("unreliable (heavy tail, ξ = {xi:.2})")
             } else {
