@@ -59,6 +59,41 @@ fn us_to_ns(us: f64) -> u64 {
     (us * 1_000.0).ceil() as u64
 }
 
+/// The GPU bridge's predicted ΔL for a stream whose frames continue to the GPU (`[gpu] streams`),
+/// from the default PCIe 4.0 x16 profile (modeled) — or `None`. The policy's explanation is logged.
+fn gpu_delta_l_ns(
+    cfg: &Config,
+    name: &str,
+    payload: u64,
+    ch: &crate::config::Channel,
+) -> Result<Option<u64>> {
+    use crate::config::GpuPolicy;
+    use gpu_bridge::model::Path as GpuPath;
+    let gpu = &cfg.deployment.gpu;
+    if gpu.policy == GpuPolicy::Off || !gpu.streams.iter().any(|s| s.get_ref() == name) {
+        return Ok(None);
+    }
+    let forced = match gpu.policy {
+        GpuPolicy::P2p => Some(GpuPath::PeerDma),
+        GpuPolicy::Bounce => Some(GpuPath::Bounce),
+        _ => None,
+    };
+    let stream = gpu_bridge::policy::StreamConfig {
+        name: name.to_string(),
+        frame_bytes: payload,
+        slab_bytes: ch.chunk_size.get_ref().bytes() * u64::from(*ch.chunk_count.get_ref()),
+        slab_registered: true,
+        source: Default::default(),
+        forced,
+    };
+    let policy = gpu_bridge::policy::Policy::new(gpu_bridge::model::Profile::pcie4_x16_default());
+    let choice = policy
+        .choose(&stream)
+        .map_err(|e| anyhow::anyhow!("GPU path for stream `{name}`: {e}"))?;
+    tracing::info!("{}", choice.explain());
+    Ok(Some(choice.delta_l_ns()))
+}
+
 /// The analyzer input for `cfg` (without the host calibration). Stream names carry `prefix`, as the
 /// node that wrote the traces saw them.
 ///
@@ -105,7 +140,7 @@ pub fn input(cfg: &Config, traces: &[TraceReader], prefix: &str) -> Result<Analy
             service_ns,
             delta_irq_ns: us_to_ns(timing.delta_irq_us),
             t_enq_ns: None,
-            gpu_delta_l_ns: None,
+            gpu_delta_l_ns: gpu_delta_l_ns(cfg, name, payload, ch)?,
             ring_depth: u64::from(*ch.ring_depth.get_ref()),
             cache_lines: 2,
         });
@@ -188,4 +223,46 @@ pub fn read_traces(paths: &[std::path::PathBuf]) -> Result<Vec<TraceReader>> {
     }
     bar.finish_and_clear();
     Ok(out)
+}
+
+#[cfg(test)]
+mod gpu_chain_tests {
+    use super::*;
+
+    fn demo_with_gpu(gpu: &str) -> Config {
+        let text = include_str!("../../examples/demo.toml").replace("[gpu]\npolicy = \"off\"", gpu);
+        Config {
+            deployment: Config::parse(&text, "demo-gpu.toml").expect("valid config"),
+            path: None,
+            text,
+        }
+    }
+
+    #[test]
+    fn a_stream_that_continues_to_the_gpu_carries_the_chosen_paths_delta_l() {
+        let cfg = demo_with_gpu("[gpu]\npolicy = \"auto\"\nstreams = [\"camera\"]");
+        let cam = cfg.channel("camera").expect("camera channel");
+        // 1920×1080 rgb8 over the default PCIe 4.0 x16 profile: tens of µs at least (6.2 MB / 25 GB/s).
+        let dl = gpu_delta_l_ns(&cfg, "camera", 1920 * 1080 * 3, cam)
+            .unwrap()
+            .expect("camera goes to the GPU");
+        assert!(dl > 200_000, "ΔL {dl} ns");
+        // Streams not listed, or policy off, add nothing.
+        let lidar = cfg.channel("lidar").expect("lidar channel");
+        assert_eq!(
+            gpu_delta_l_ns(&cfg, "lidar", 1_920_000, lidar).unwrap(),
+            None
+        );
+        let off = demo_with_gpu("[gpu]\npolicy = \"off\"\nstreams = [\"camera\"]");
+        assert_eq!(
+            gpu_delta_l_ns(&off, "camera", 1920 * 1080 * 3, cam).unwrap(),
+            None
+        );
+        // Forcing bounce costs at least as much as the model's own choice.
+        let bounce = demo_with_gpu("[gpu]\npolicy = \"bounce\"\nstreams = [\"camera\"]");
+        let forced = gpu_delta_l_ns(&bounce, "camera", 1920 * 1080 * 3, cam)
+            .unwrap()
+            .unwrap();
+        assert!(forced >= dl, "forced bounce {forced} < chosen {dl}");
+    }
 }
