@@ -290,6 +290,14 @@ fn refusals_are_clear() {
     ));
 }
 
+/// Overwrites the object in place. (`fs::write` would truncate it first, and the live publisher's
+/// mapping — read by its liveness monitor thread — would fault on the vanished pages.)
+fn overwrite(path: &str, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, 0).unwrap();
+}
+
 #[test]
 fn wrong_layout_version_and_garbage_are_refused_and_stale_replaced() {
     let name = unique("ver");
@@ -298,7 +306,7 @@ fn wrong_layout_version_and_garbage_are_refused_and_stale_replaced() {
     // Bump the layout version in place (offset 8, u32).
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
-    std::fs::write(&path, &bytes).unwrap();
+    overwrite(&path, &bytes);
     let e = Subscriber::open(&name).err().unwrap();
     assert!(
         matches!(&e, OpenError::Incompatible { reason, .. } if reason.contains("99")),
@@ -307,7 +315,7 @@ fn wrong_layout_version_and_garbage_are_refused_and_stale_replaced() {
     // Scribble the geometry: refused, never mapped out of bounds.
     bytes[8..12].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
     bytes[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
-    std::fs::write(&path, &bytes).unwrap();
+    overwrite(&path, &bytes);
     assert!(matches!(
         Subscriber::open(&name),
         Err(OpenError::Incompatible { .. })
