@@ -50,30 +50,30 @@ fn stats_and_trace_recording_do_not_allocate() {
     };
     let mut c = StatsCollector::new(vec![(info, Arc::new(StreamCounters::default()))]);
     let sink = RecordSink::with_capacity(1024);
-    // Warm-up: one of each.
-    c.record(&Record {
-        t_dma_ns: 1,
-        t_dequeue_ns: 2,
-        ..Record::default()
-    });
+    let record_all = |c: &mut StatsCollector, sink: &RecordSink| {
+        for i in 1..200_000u64 {
+            let r = Record {
+                stream: 0,
+                seq: i,
+                t_enqueue_ns: 5,
+                t_dma_ns: 1,
+                t_dequeue_ns: 1 + (i * 7919) % 50_000_000,
+                t_fuse_start_ns: 2 + (i * 7919) % 50_000_000,
+                t_fuse_end_ns: 3 + (i * 7919) % 60_000_000,
+                ..Record::default()
+            };
+            c.record(&r);
+            if !sink.push(r) {
+                sink.pop();
+            }
+        }
+    };
+    // Warm-up: the same pass once, so every histogram bucket and queue slot it uses has been
+    // touched (steady state means after that, not after the first sample).
+    record_all(&mut c, &sink);
     let before = alloc_check::thread_counts();
     let faults0 = rt::thread_usage();
-    for i in 1..200_000u64 {
-        let r = Record {
-            stream: 0,
-            seq: i,
-            t_enqueue_ns: 5,
-            t_dma_ns: 1,
-            t_dequeue_ns: 1 + (i * 7919) % 50_000_000,
-            t_fuse_start_ns: 2 + (i * 7919) % 50_000_000,
-            t_fuse_end_ns: 3 + (i * 7919) % 60_000_000,
-            ..Record::default()
-        };
-        c.record(&r);
-        if !sink.push(r) {
-            sink.pop();
-        }
-    }
+    record_all(&mut c, &sink);
     let allocs = alloc_check::thread_counts().since(&before);
     let faults = rt::thread_usage().since(&faults0).minor_faults;
     assert!(
