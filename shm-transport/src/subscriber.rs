@@ -92,7 +92,7 @@ impl Subscriber {
     /// # Errors
     /// As [`Subscriber::open`], plus `TypeMismatch`.
     pub fn open_typed<T: ShmSafe>(name: &str) -> Result<Subscriber, OpenError> {
-        let seg = Segment::open(name, MemoryLock::Off)?;
+        let seg = Segment::open(name, SubscriberOptions::default().memory_lock)?;
         let want = crate::TypeInfo::of::<T>();
         match &seg.layout.type_info {
             Some(t) if *t == want => {}
@@ -105,8 +105,7 @@ impl Subscriber {
                 })
             }
         }
-        drop(seg);
-        Self::open(name)
+        Self::attach_to(seg)
     }
 
     /// Opens channel `name`.
@@ -114,7 +113,11 @@ impl Subscriber {
     /// # Errors
     /// As [`Subscriber::open`].
     pub fn open_with(name: &str, opts: SubscriberOptions) -> Result<Subscriber, OpenError> {
-        let seg = Segment::open(name, opts.memory_lock)?;
+        Self::attach_to(Segment::open(name, opts.memory_lock)?)
+    }
+
+    /// Takes a subscriber slot in an opened, validated segment.
+    fn attach_to(seg: Segment) -> Result<Subscriber, OpenError> {
         let slot = Self::attach(&seg)?;
         let fd = seg.fd.try_clone()?;
         let watch = Watch::new(fd, WatchKind::Subscriber);
