@@ -7,52 +7,17 @@ use fusion::driver::synthetic::{
     SyntheticLidar, SyntheticOdometry,
 };
 use fusion::driver::{spawn_driver_thread, SensorDriver};
-use fusion::node::{
-    FusionNode, NodeConfig, NodeError, ProjectionSpec, StreamSpec, SyncPolicy, Wakeup,
-};
+use fusion::node::{FusionNode, NodeConfig, NodeError, ProjectionSpec, SyncPolicy, Wakeup};
 use fusion::rt::RtConfig;
 use rtfuse_trace::{TraceReader, FLAG_SCHED_FIFO};
 use shm_transport::Subscriber;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "nd{}_{}_{}",
-        std::process::id(),
-        tag,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn watchdog(secs: u64, what: &'static str) {
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(secs));
-        eprintln!("WATCHDOG: {what} still running after {secs} s; aborting");
-        std::process::exit(2);
-    });
-}
-
-fn rt(prio: i32) -> RtConfig {
-    RtConfig {
-        fifo_priority: Some(prio),
-        cpu: None,
-        lock_memory: true,
-        prefault_stack_kib: 256,
-    }
-}
-
-fn spec(channel: &str, kind: StreamKind, rate_hz: f64) -> StreamSpec {
-    StreamSpec {
-        channel: channel.into(),
-        kind,
-        rate_hz,
-    }
-}
-
+mod node_common;
+use node_common::{rt, spec, unique, watchdog};
 #[test]
 fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
     watchdog(90, "node end-to-end test");

@@ -11,54 +11,19 @@ use fusion::driver::synthetic::{
 };
 use fusion::driver::{spawn_driver_thread, truth_time, SensorDriver};
 use fusion::node::{
-    FusionNode, NodeConfig, OdometryRecord, ProjectionSpec, StreamSpec, SyncPolicy, Wakeup,
-    CLOUD_XYZRGB,
+    FusionNode, NodeConfig, OdometryRecord, ProjectionSpec, SyncPolicy, Wakeup, CLOUD_XYZRGB,
 };
 use fusion::projection::COLOURED_POINT_STEP;
-use fusion::rt::RtConfig;
 use nalgebra::Point3;
 use shm_transport::Subscriber;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod node_common;
+use node_common::{rt, spec, unique, watchdog};
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "no{}_{}_{}",
-        std::process::id(),
-        tag,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn watchdog(secs: u64, what: &'static str) {
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(secs));
-        eprintln!("WATCHDOG: {what} still running after {secs} s; aborting");
-        std::process::exit(2);
-    });
-}
-
-fn rt(prio: i32) -> RtConfig {
-    RtConfig {
-        fifo_priority: Some(prio),
-        cpu: None,
-        lock_memory: true,
-        prefault_stack_kib: 256,
-    }
-}
-
-fn spec(channel: &str, kind: StreamKind, rate_hz: f64) -> StreamSpec {
-    StreamSpec {
-        channel: channel.into(),
-        kind,
-        rate_hz,
-    }
-}
 
 fn f32_at(b: &[u8], i: usize) -> f32 {
     f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])

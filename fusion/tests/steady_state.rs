@@ -14,30 +14,14 @@ use fusion::node::{FusionNode, NodeConfig, ProjectionSpec, StreamSpec, SyncPolic
 use fusion::rt::{self, RtConfig};
 use fusion::stats::{RecordSink, StatsCollector, StreamCounters};
 use rtfuse_trace::{Record, StreamInfo, TraceReader};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod node_common;
+use node_common::{unique, watchdog};
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "ss{}_{}_{}",
-        std::process::id(),
-        tag,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn watchdog(secs: u64, what: &'static str) {
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(secs));
-        eprintln!("WATCHDOG: {what} still running after {secs} s; aborting");
-        std::process::exit(2);
-    });
-}
 
 #[test]
 fn stats_and_trace_recording_do_not_allocate() {
