@@ -2,8 +2,9 @@
 //!
 //! - Drivers ([`driver`]): synthetic camera, LiDAR, IMU and odometry that follow one ground truth
 //!   ([`truth`], [`synth`]); a Velodyne VLP-16 over UDP ([`vlp16`], [`udp`], [`vlp16_driver`]);
-//!   rosbag2 MCAP replay ([`mcap_replay`], [`mcap_shm`]). Each loans a chunk of its shared-memory
-//!   channel, fills it in place, stamps "DMA complete" and publishes.
+//!   rosbag2 MCAP replay ([`mcap_replay`], [`mcap_shm`], [`mcap_driver`]). Each loans a chunk of
+//!   its shared-memory channel, fills it in place, stamps "DMA complete" and publishes. Channels
+//!   go back into MCAP with [`mcap_record`] ([`layout`] turns samples into ROS 2 messages).
 //! - The node ([`node`]): a SCHED_FIFO fusion thread ([`rt`]) that receives, validates, pairs the
 //!   streams by time with message_filters semantics ([`sync`]), projects LiDAR into the camera
 //!   ([`projection`]), runs an EKF over IMU and odometry ([`ekf`]), and hands statistics ([`stats`]),
@@ -15,10 +16,16 @@ pub mod alloc_check;
 pub mod driver;
 /// Extended Kalman filter over IMU and odometry in the manner of robot_localization.
 pub mod ekf;
+/// From channel samples in rtfuse's layouts back to the ROS 2 messages they stand for.
+pub mod layout;
+/// A driver that replays one topic of an MCAP file into its channel, in step with its siblings.
+pub mod mcap_driver;
 /// ROS 2 messages handled by MCAP replay and output: decoding and layout checks.
 pub mod mcap_msgs;
 /// Non-real-time MCAP writer for fused results (depth image, coloured cloud, odometry).
 pub mod mcap_out;
+/// Recording channels into an MCAP file (`rtfuse record`).
+pub mod mcap_record;
 /// Replay of rosbag2-style MCAP files into sinks (shared-memory channels).
 pub mod mcap_replay;
 /// MCAP replay into shared-memory channels in the drivers' layouts.

@@ -73,9 +73,14 @@ pub const COLORED_POINT_STEP: u32 = 16;
 
 /// The PointCloud2 fields of a coloured cloud.
 pub fn colored_cloud_fields() -> Vec<PointField> {
-    ["x", "y", "z", "rgb"]
+    float32_fields(&["x", "y", "z", "rgb"])
+}
+
+/// PointCloud2 fields named `names`, float32 one after the other (offsets 0, 4, 8, …).
+pub fn float32_fields(names: &[&str]) -> Vec<PointField> {
+    names
         .iter()
-        .zip([0u32, 4, 8, 12])
+        .zip((0u32..).step_by(4))
         .map(|(n, offset)| PointField {
             name: (*n).into(),
             offset,

@@ -47,6 +47,35 @@ pub enum Pace {
     },
 }
 
+/// How a replay runs: pace, which topic, and (for replays that must line up across processes)
+/// where the file's time starts on the wall clock.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// How fast.
+    pub pace: Pace,
+    /// Deliver only this topic (others are skipped before decoding and counted as filtered).
+    pub topic: Option<String>,
+    /// Under [`Pace::Recorded`]: the log time that plays at the given instant. Default: the first
+    /// delivered message plays at once.
+    pub anchor: Option<(u64, Instant)>,
+    /// Under [`Pace::Recorded`]: a message whose playing time is more than this far in the past
+    /// is skipped and counted as late (a restarted driver catches up with the file's clock
+    /// instead of bursting). Default: never skipped.
+    pub skip_late: Option<Duration>,
+}
+
+impl ReplayOptions {
+    /// Every topic at `pace`, anchored at the first message, nothing skipped.
+    pub fn new(pace: Pace) -> Self {
+        ReplayOptions {
+            pace,
+            topic: None,
+            anchor: None,
+            skip_late: None,
+        }
+    }
+}
+
 /// One message handed to a sink.
 #[derive(Debug)]
 pub struct ReplayedMessage<'a> {
@@ -238,6 +267,10 @@ pub struct ReplayStats {
     pub non_monotonic: u64,
     /// Deliveries the sink refused.
     pub sink_errors: u64,
+    /// Messages on other topics than [`ReplayOptions::topic`] (not decoded).
+    pub filtered: u64,
+    /// Messages skipped because their playing time had passed ([`ReplayOptions::skip_late`]).
+    pub late: u64,
 }
 
 /// The result of a replay.
@@ -289,6 +322,8 @@ struct Replayer<'s, S> {
     chunk_indexes: Vec<::mcap::records::ChunkIndex>,
     sink: &'s mut S,
     pace: Pace,
+    topic: Option<String>,
+    skip_late: Option<Duration>,
     stop: &'s AtomicBool,
     schemas: HashMap<u16, (String, String)>,
     channels: HashMap<u16, ChannelInfo>,
@@ -332,6 +367,20 @@ pub fn replay_bytes<S: ReplaySink>(
     sink: &mut S,
     stop: &AtomicBool,
 ) -> Result<ReplayReport, ReplayError> {
+    replay_bytes_with(buf, &ReplayOptions::new(pace), sink, stop)
+}
+
+/// Replays an MCAP file held in memory with [`ReplayOptions`] (one topic, an anchored clock).
+///
+/// # Errors
+/// See [`replay_file`].
+pub fn replay_bytes_with<S: ReplaySink>(
+    buf: &[u8],
+    opts: &ReplayOptions,
+    sink: &mut S,
+    stop: &AtomicBool,
+) -> Result<ReplayReport, ReplayError> {
+    let pace = opts.pace;
     if let Pace::Recorded { speed } = pace {
         if !(speed.is_finite() && speed > 0.0) {
             return Err(ReplayError::BadSpeed(speed));
@@ -346,11 +395,13 @@ pub fn replay_bytes<S: ReplaySink>(
         chunk_indexes: Vec::new(),
         sink,
         pace,
+        topic: opts.topic.clone(),
+        skip_late: opts.skip_late,
         stop,
         schemas: HashMap::new(),
         channels: HashMap::new(),
         report: ReplayReport::default(),
-        clock: None,
+        clock: opts.anchor,
         logged: [false; 8],
     };
     if let Some(stopped_at) = r.walk() {
@@ -609,6 +660,10 @@ impl<S: ReplaySink> Replayer<'_, S> {
             st.unknown_channel += 1;
             return self.problem(3, ReplayProblem::UnknownChannel { channel_id });
         };
+        if self.topic.as_ref().is_some_and(|t| *t != chan.topic) {
+            st.filtered += 1;
+            return;
+        }
         let Some(ty) = chan.ty else {
             st.unknown_type += 1;
             return;
@@ -655,7 +710,10 @@ impl<S: ReplaySink> Replayer<'_, S> {
             };
             self.problem(6, p);
         }
-        self.wait_for(log_time);
+        if !self.wait_for(log_time) {
+            self.report.stats.late += 1;
+            return;
+        }
         let m = ReplayedMessage {
             topic: &topic,
             channel_id,
@@ -676,20 +734,26 @@ impl<S: ReplaySink> Replayer<'_, S> {
     }
 
     /// Sleeps until the wall-clock time of `log_time` under the pace (never for a log time
-    /// earlier than the first one).
-    fn wait_for(&mut self, log_time: u64) {
+    /// earlier than the anchor). False: the message is late by more than `skip_late`; skip it.
+    fn wait_for(&mut self, log_time: u64) -> bool {
         let Pace::Recorded { speed } = self.pace else {
-            return;
+            return true;
         };
         let (t0, w0) = *self.clock.get_or_insert((log_time, Instant::now()));
         let dt = log_time.saturating_sub(t0) as f64 / speed;
         let due = w0 + Duration::from_secs_f64(dt * 1e-9);
+        if let Some(tolerance) = self.skip_late {
+            if Instant::now().saturating_duration_since(due) > tolerance {
+                return false;
+            }
+        }
         while !self.stopped() {
             let now = Instant::now();
             let Some(left) = due.checked_duration_since(now) else {
-                return;
+                return true;
             };
             std::thread::sleep(left.min(Duration::from_millis(50)));
         }
+        true
     }
 }

@@ -26,7 +26,9 @@ use shm_transport::{ChannelConfig, CreateError, Publisher};
 use crate::driver::meta::{self, FrameMeta, StreamKind, META_LEN};
 use crate::driver::synthetic::ChannelParams;
 use crate::mcap_msgs::{datatype_size, MessageType, RosMsg};
-use crate::mcap_replay::{replay_bytes, Pace, ReplayError, ReplaySink, ReplayedMessage};
+use crate::mcap_replay::{
+    replay_bytes_with, Pace, ReplayError, ReplayOptions, ReplaySink, ReplayedMessage,
+};
 use crate::rt::now_ns;
 use crate::synth::{ImuSample, OdometrySample, PixelEncoding};
 
@@ -41,6 +43,22 @@ pub struct ChannelPlan {
     pub max_payload: usize,
     /// Messages on the topic.
     pub messages: u64,
+    /// Log time of its first message (ns).
+    pub first_log_time: u64,
+    /// Log time of its last message (ns).
+    pub last_log_time: u64,
+    /// Header stamp of its first message (ns).
+    pub first_stamp_ns: i64,
+    /// Width and height of its largest image (images only).
+    pub image_size: Option<(u32, u32)>,
+}
+
+impl ChannelPlan {
+    /// Mean message rate over the topic's span (None with fewer than two messages).
+    pub fn rate_hz(&self) -> Option<f64> {
+        let span = self.last_log_time.saturating_sub(self.first_log_time);
+        (self.messages >= 2 && span > 0).then(|| (self.messages - 1) as f64 * 1e9 / span as f64)
+    }
 }
 
 #[derive(Default)]
@@ -59,9 +77,20 @@ impl ReplaySink for Sizing {
                 ty,
                 max_payload: 0,
                 messages: 0,
+                first_log_time: m.log_time,
+                last_log_time: m.log_time,
+                first_stamp_ns: m.msg.stamp_ns(),
+                image_size: None,
             });
-        plan.max_payload = plan.max_payload.max(len);
+        if len > plan.max_payload {
+            plan.max_payload = len;
+            if let RosMsg::Image(i) = m.msg {
+                plan.image_size = Some((i.width, i.height));
+            }
+        }
         plan.messages += 1;
+        plan.first_log_time = plan.first_log_time.min(m.log_time);
+        plan.last_log_time = plan.last_log_time.max(m.log_time);
         Ok(())
     }
 }
@@ -83,8 +112,20 @@ fn payload_len(msg: &RosMsg, cdr_len: usize) -> usize {
 /// # Errors
 /// See [`replay_bytes`].
 pub fn plan_channels(buf: &[u8]) -> Result<Vec<ChannelPlan>, ReplayError> {
+    plan_topic(buf, None)
+}
+
+/// First pass over one topic (every topic with `None`); the others are not decoded.
+///
+/// # Errors
+/// See [`replay_bytes`].
+pub fn plan_topic(buf: &[u8], topic: Option<&str>) -> Result<Vec<ChannelPlan>, ReplayError> {
     let mut s = Sizing::default();
-    replay_bytes(buf, Pace::AsFastAsPossible, &mut s, &AtomicBool::new(false))?;
+    let opts = ReplayOptions {
+        topic: topic.map(str::to_owned),
+        ..ReplayOptions::new(Pace::AsFastAsPossible)
+    };
+    replay_bytes_with(buf, &opts, &mut s, &AtomicBool::new(false))?;
     let mut v: Vec<_> = s.0.into_values().collect();
     v.sort_by(|a, b| a.topic.cmp(&b.topic));
     Ok(v)
@@ -299,6 +340,52 @@ fn read_f32(data: &[u8], at: usize, datatype: u8, big_endian: bool) -> f32 {
     }
 }
 
+/// Converts `m` into `publisher`'s channel layout and publishes it with sensor time `t_sensor`.
+pub(crate) fn publish_converted(
+    publisher: &mut Publisher,
+    frame: u64,
+    m: &ReplayedMessage<'_>,
+    t_sensor: u64,
+) -> Result<(), ShmSinkError> {
+    let mut sample = publisher
+        .loan()
+        .map_err(|e| ShmSinkError::Loan(e.to_string()))?;
+    let (len, fm) = convert(
+        m.msg,
+        m.cdr,
+        t_sensor as f64 * 1e-9,
+        frame,
+        sample.payload_mut(),
+    )?;
+    let user = match fm {
+        Some(fm) => {
+            fm.encode(sample.user_header_mut())
+                .map_err(ShmSinkError::Meta)?;
+            stream_kind(m.msg.message_type()).map_or(0, StreamKind::user_word)
+        }
+        None => 0,
+    };
+    sample.set_len(len);
+    sample.set_sensor_time(t_sensor);
+    sample.set_dma_time(now_ns());
+    sample.set_user(user);
+    sample
+        .publish()
+        .map(drop)
+        .map_err(|e| ShmSinkError::Loan(e.to_string()))
+}
+
+/// The node stream a message type becomes (`CameraInfo` is not a stream).
+pub fn stream_kind(ty: MessageType) -> Option<StreamKind> {
+    match ty {
+        MessageType::Image => Some(StreamKind::Camera),
+        MessageType::PointCloud2 => Some(StreamKind::Lidar),
+        MessageType::Imu => Some(StreamKind::Imu),
+        MessageType::Odometry => Some(StreamKind::Odometry),
+        MessageType::CameraInfo => None,
+    }
+}
+
 impl ReplaySink for ShmSink {
     type Error = ShmSinkError;
 
@@ -310,37 +397,7 @@ impl ReplaySink for ShmSink {
             .publishers
             .get_mut(m.topic)
             .ok_or_else(|| ShmSinkError::NoChannel(m.topic.to_owned()))?;
-        let mut sample = publisher
-            .loan()
-            .map_err(|e| ShmSinkError::Loan(e.to_string()))?;
-        let (len, fm) = convert(
-            m.msg,
-            m.cdr,
-            t_sensor as f64 * 1e-9,
-            *frame,
-            sample.payload_mut(),
-        )?;
-        let user = match (fm, m.msg.message_type()) {
-            (Some(fm), ty) => {
-                fm.encode(sample.user_header_mut())
-                    .map_err(ShmSinkError::Meta)?;
-                let kind = match ty {
-                    MessageType::Image => StreamKind::Camera,
-                    MessageType::PointCloud2 => StreamKind::Lidar,
-                    MessageType::Imu => StreamKind::Imu,
-                    _ => StreamKind::Odometry,
-                };
-                kind.user_word()
-            }
-            (None, _) => 0,
-        };
-        sample.set_len(len);
-        sample.set_sensor_time(t_sensor);
-        sample.set_dma_time(now_ns());
-        sample.set_user(user);
-        sample
-            .publish()
-            .map_err(|e| ShmSinkError::Loan(e.to_string()))?;
+        publish_converted(publisher, *frame, m, t_sensor)?;
         *frame += 1;
         Ok(())
     }

@@ -42,11 +42,21 @@ def cloud(m):
     for i in range(m.width * m.height):
         base = i * m.point_step
         x, y, z = (struct.unpack_from("<f", data, base + fields[c][0])[0] for c in "xyz")
-        (rgb,) = struct.unpack_from("<I", data, base + fields["rgb"][0])
-        pts.append([x, y, z, (rgb >> 16) & 255, (rgb >> 8) & 255, rgb & 255])
+        if "rgb" in fields:
+            (rgb,) = struct.unpack_from("<I", data, base + fields["rgb"][0])
+            pts.append([x, y, z, (rgb >> 16) & 255, (rgb >> 8) & 255, rgb & 255])
+        else:
+            (intensity,) = struct.unpack_from("<f", data, base + fields["intensity"][0])
+            pts.append([x, y, z, intensity])
     return {"fields": [[f.name, f.offset, f.datatype, f.count] for f in m.fields],
             "width": m.width, "height": m.height, "point_step": m.point_step,
             "row_step": m.row_step, "is_dense": m.is_dense, "points": pts}
+
+
+def imu(m):
+    q, w, a = m.orientation, m.angular_velocity, m.linear_acceleration
+    return {"orientation": [q.x, q.y, q.z, q.w], "angular_velocity": [w.x, w.y, w.z],
+            "linear_acceleration": [a.x, a.y, a.z]}
 
 
 def odom(m):
@@ -75,6 +85,8 @@ def main():
                 rec.update(cloud(m))
             elif schema.name == "nav_msgs/msg/Odometry":
                 rec.update(odom(m))
+            elif schema.name == "sensor_msgs/msg/Imu":
+                rec.update(imu(m))
             out["messages"].append(rec)
     json.dump(out, sys.stdout)
 
