@@ -13,13 +13,25 @@
 //!   `yᵀ S⁻¹ y < threshold²` (robot_localization's `checkMahalanobisThreshold`), Joseph-form covariance
 //!   update `(I − K H) P (I − K H)ᵀ + K R Kᵀ`, state angles wrapped.
 //! * Measurement timing as `FilterBase::processMeasurement`: predict from the filter time to the
-//!   measurement's stamp, then correct; a stamp at or before the filter time is corrected without
+//!   measurement's stamp, then correct; a stamp equal to the filter time is corrected without
 //!   prediction.
+//! * Out-of-sequence measurements as robot_localization's `smooth_lagged_data` (`RosFilter::revertTo`):
+//!   with a [`LagWindow`](crate::ekf::LagWindow) ([`Ekf::with_history`](crate::ekf::Ekf::with_history)) the filter keeps its recent states and
+//!   measurements; a measurement stamped before the filter time rewinds to the last state before
+//!   its stamp, is applied there, and the later measurements are applied again in stamp order. One
+//!   older than the window (or any, without a history) is dropped and counted
+//!   ([`EkfStats::too_late`](crate::ekf::EkfStats::too_late)), never applied as if it were current: that would correct the present with
+//!   the past, and the gate would reject good data.
 //!
-//! Everything is fixed-size (`nalgebra::SMatrix`): no heap allocation.
+//! Everything is fixed-size (`nalgebra::SMatrix`), the history is allocated once: no heap
+//! allocation after construction.
 
 use crate::synth::{ImuSample, OdometrySample};
 use nalgebra::{SMatrix, SVector, UnitQuaternion, Vector3};
+
+mod history;
+pub use history::LagWindow;
+use history::{Entry, FixedFn, History, Outcome, Snapshot, Stored};
 
 /// State dimension.
 pub const STATE_SIZE: usize = 15;
@@ -88,6 +100,9 @@ pub enum Correction {
         /// Its squared Mahalanobis distance (≥ threshold²).
         sq_mahalanobis: f64,
     },
+    /// Stamped before the filter time and older than the history reaches (or no history is kept):
+    /// dropped unapplied and counted in [`EkfStats::too_late`].
+    TooLate,
 }
 
 /// A measurement of `M` state variables.
@@ -111,12 +126,19 @@ pub struct Measurement<const M: usize> {
 pub struct EkfStats {
     /// Prediction steps taken.
     pub predictions: u64,
-    /// Measurements accepted.
+    /// Measurements accepted (after a rewind, a re-applied measurement counts with its new outcome).
     pub accepted: u64,
-    /// Measurements rejected by the Mahalanobis gate.
+    /// Measurements rejected by the Mahalanobis gate (likewise).
     pub rejected: u64,
     /// Measurements refused as invalid.
     pub invalid: u64,
+    /// Measurements stamped before the filter time and fused at their stamp by rewinding (each is
+    /// also counted as accepted or rejected).
+    pub late: u64,
+    /// Measurements stamped before what the history reaches: dropped, never applied.
+    pub too_late: u64,
+    /// Later measurements applied again after a rewind.
+    pub replayed: u64,
 }
 
 /// robot_localization's default process noise diagonal (its `ekf.yaml` / `FilterBase` constructor).
@@ -132,6 +154,8 @@ pub struct Ekf {
     q: Covariance,
     t: Option<f64>,
     stats: EkfStats,
+    /// Recent states and measurements, for out-of-sequence measurements (`None`: none kept).
+    history: Option<History>,
 }
 
 impl Default for Ekf {
@@ -142,10 +166,21 @@ impl Default for Ekf {
     }
 }
 
+/// Re-applies a stored measurement (generic over its size, which a closure cannot be).
+struct Reapply<'a>(&'a mut Ekf);
+
+impl FixedFn<Result<Correction, EkfError>> for Reapply<'_> {
+    fn call<const M: usize>(self, m: &Measurement<M>) -> Result<Correction, EkfError> {
+        self.0.advance_and_correct(m)
+    }
+}
+
 impl Ekf {
     /// A filter at the origin with process noise `q` (per second) and robot_localization's initial
-    /// covariance (1e-9 on the diagonal). With a finite Mahalanobis gate, initialise it with
-    /// [`Self::set_state`] near the true pose: a confident wrong start would reject every measurement.
+    /// covariance (1e-9 on the diagonal), keeping no history: a measurement stamped before the
+    /// filter time is dropped ([`Correction::TooLate`]). With a finite Mahalanobis gate, initialise
+    /// it with [`Self::set_state`] near the true pose: a confident wrong start would reject every
+    /// measurement.
     pub fn new(q: Covariance) -> Self {
         Self {
             x: State::zeros(),
@@ -153,15 +188,49 @@ impl Ekf {
             q,
             t: None,
             stats: EkfStats::default(),
+            history: None,
         }
     }
 
-    /// Sets state, covariance and filter time (the initial pose, `set_pose`).
+    /// As [`Self::new`], keeping the states and measurements of the last `window` so that
+    /// out-of-sequence measurements are fused at their stamps (see the module docs). The history is
+    /// allocated and written now; processing allocates nothing.
+    ///
+    /// # Examples
+    /// ```
+    /// use fusion::ekf::{idx, Correction, Ekf, LagWindow, Measurement};
+    /// use nalgebra::{SMatrix, SVector};
+    /// let mut ekf = Ekf::with_history(Ekf::default().process_noise(), LagWindow::default());
+    /// let x_at = |t: f64, x: f64| Measurement {
+    ///     t, indices: [idx::X], values: SVector::from([x]),
+    ///     covariance: SMatrix::from([[0.01]]), mahalanobis_threshold: 5.0,
+    /// };
+    /// ekf.process(&x_at(1.0, 0.0)).unwrap();
+    /// ekf.process(&x_at(1.2, 0.0)).unwrap();
+    /// // Arrives last, measured in between: fused at t = 1.1, then t = 1.2 is applied again.
+    /// assert!(matches!(ekf.process(&x_at(1.1, 0.0)), Ok(Correction::Accepted { .. })));
+    /// assert_eq!((ekf.time(), ekf.stats().late, ekf.stats().replayed), (Some(1.2), 1, 1));
+    /// ```
+    pub fn with_history(q: Covariance, window: LagWindow) -> Self {
+        Self {
+            history: History::new(window),
+            ..Self::new(q)
+        }
+    }
+
+    /// The process noise (per second).
+    pub fn process_noise(&self) -> Covariance {
+        self.q
+    }
+
+    /// Sets state, covariance and filter time (the initial pose, `set_pose`). The history restarts
+    /// here: no measurement older than `t` can be fused afterwards.
     pub fn set_state(&mut self, t: f64, x: State, p: Covariance) {
         self.x = x;
         wrap_state_angles(&mut self.x);
         self.p = p;
         self.t = Some(t);
+        self.restart_history();
     }
 
     /// The state estimate.
@@ -184,9 +253,30 @@ impl Ekf {
         self.stats
     }
 
-    /// Predicts `dt` seconds ahead with the omnidirectional model. Non-positive or non-finite `dt` does
-    /// nothing.
+    fn snapshot(&self) -> Option<Snapshot> {
+        self.t.map(|t| Snapshot {
+            t,
+            x: self.x,
+            p: self.p,
+        })
+    }
+
+    fn restart_history(&mut self) {
+        let base = self.snapshot();
+        if let Some(h) = self.history.as_mut() {
+            h.restart(base);
+        }
+    }
+
+    /// Predicts `dt` seconds ahead with the omnidirectional model (the filter time does not move).
+    /// Non-positive or non-finite `dt` does nothing. This bypasses the history of
+    /// [`Self::with_history`]: it restarts at the predicted state.
     pub fn predict(&mut self, dt: f64) {
+        self.predict_step(dt);
+        self.restart_history();
+    }
+
+    fn predict_step(&mut self, dt: f64) {
         if !(dt.is_finite() && dt > 0.0) {
             return;
         }
@@ -198,32 +288,124 @@ impl Ekf {
     }
 
     /// Processes a measurement as robot_localization does: predict to its stamp (if later than the
-    /// filter time), then correct.
+    /// filter time), then correct. A measurement stamped before the filter time is fused at its
+    /// stamp by rewinding through the history and applying the later measurements again, or, when
+    /// the history does not reach back that far, dropped ([`Correction::TooLate`]).
     ///
     /// # Errors
-    /// [`EkfError`] for an invalid measurement or a singular innovation covariance; the filter is then
-    /// unchanged (apart from the prediction) and the measurement is counted as invalid.
+    /// [`EkfError`] for an invalid measurement (the filter is unchanged and the measurement counted
+    /// as invalid) or a singular innovation covariance (the filter has predicted to the stamp).
     pub fn process<const M: usize>(&mut self, m: &Measurement<M>) -> Result<Correction, EkfError> {
         if !m.t.is_finite() {
             self.stats.invalid += 1;
             return Err(EkfError::InvalidMeasurement("non-finite stamp"));
         }
+        self.validate(m)?;
+        match self.t {
+            Some(t) if m.t < t => self.process_late(m),
+            Some(_) => self.apply_newest(m),
+            None => {
+                self.t = Some(m.t);
+                self.restart_history();
+                self.apply_newest(m)
+            }
+        }
+    }
+
+    /// Predicts to the stamp (if later than the filter time) and corrects; no history bookkeeping.
+    fn advance_and_correct<const M: usize>(
+        &mut self,
+        m: &Measurement<M>,
+    ) -> Result<Correction, EkfError> {
         match self.t {
             Some(t) if m.t > t => {
-                self.predict(m.t - t);
+                self.predict_step(m.t - t);
                 self.t = Some(m.t);
             }
             Some(_) => {}
             None => self.t = Some(m.t),
         }
-        self.correct(m)
+        self.correct_step(m)
     }
 
-    /// Corrects with a measurement (no prediction). See the module docs for the steps.
+    /// A measurement at or after the filter time: applied and appended to the history.
+    fn apply_newest<const M: usize>(&mut self, m: &Measurement<M>) -> Result<Correction, EkfError> {
+        let r = self.advance_and_correct(m);
+        if let (Some(after), Some(h)) = (self.snapshot(), self.history.as_mut()) {
+            h.push(Entry {
+                m: Stored::new(m),
+                outcome: Outcome::of(&r),
+                after,
+            });
+        }
+        r
+    }
+
+    /// A measurement before the filter time: rewind, apply, re-apply what came after.
+    fn process_late<const M: usize>(&mut self, m: &Measurement<M>) -> Result<Correction, EkfError> {
+        let Some(h) = self.history.as_mut() else {
+            self.stats.too_late += 1;
+            return Ok(Correction::TooLate);
+        };
+        h.make_room();
+        let Some((p, before)) = h.rewind_point(m.t) else {
+            self.stats.too_late += 1;
+            return Ok(Correction::TooLate);
+        };
+        (self.x, self.p, self.t) = (before.x, before.p, Some(before.t));
+        let r = self.advance_and_correct(m);
+        self.stats.late += 1;
+        let (Some(after), Some(h)) = (self.snapshot(), self.history.as_mut()) else {
+            return r;
+        };
+        h.insert(
+            p,
+            Entry {
+                m: Stored::new(m),
+                outcome: Outcome::of(&r),
+                after,
+            },
+        );
+        for i in p + 1..h.len() {
+            self.reapply(i);
+        }
+        r
+    }
+
+    /// Applies history entry `i` again from the current state; the counters then count its new
+    /// outcome instead of its old one.
+    fn reapply(&mut self, i: usize) {
+        let Some(h) = self.history.as_ref() else {
+            return;
+        };
+        let Entry { m, outcome, .. } = *h.get(i);
+        let r = m.with_fixed(Reapply(self));
+        let new = Outcome::of(&r);
+        let old = match outcome {
+            Outcome::Accepted => &mut self.stats.accepted,
+            Outcome::Rejected => &mut self.stats.rejected,
+            Outcome::Failed => &mut self.stats.invalid,
+        };
+        *old = old.saturating_sub(1);
+        self.stats.replayed += 1;
+        if let (Some(after), Some(h)) = (self.snapshot(), self.history.as_mut()) {
+            h.update(i, new, after);
+        }
+    }
+
+    /// Corrects with a measurement at the filter time (no prediction). See the module docs for the
+    /// steps. This bypasses the history of [`Self::with_history`]: it restarts at the corrected
+    /// state.
     ///
     /// # Errors
     /// As [`Self::process`].
     pub fn correct<const M: usize>(&mut self, m: &Measurement<M>) -> Result<Correction, EkfError> {
+        let r = self.correct_step(m);
+        self.restart_history();
+        r
+    }
+
+    fn correct_step<const M: usize>(&mut self, m: &Measurement<M>) -> Result<Correction, EkfError> {
         let r = self.validate(m)?;
         // P Hᵀ selects columns, H P Hᵀ rows and columns.
         let pht = SMatrix::<f64, STATE_SIZE, M>::from_fn(|row, c| self.p[(row, m.indices[c])]);

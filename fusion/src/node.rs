@@ -129,15 +129,20 @@ pub struct EkfSpec {
     pub odom_std: [f64; 4],
     /// Mahalanobis gate in standard deviations (`f64::INFINITY` disables it).
     pub mahalanobis_threshold: f64,
+    /// How far back a measurement that arrives after later ones is still fused at its stamp
+    /// (robot_localization's `smooth_lagged_data` / `history_length`); older ones are dropped and
+    /// counted ([`crate::stats::StatsSnapshot::ekf_too_late`]).
+    pub lag: crate::ekf::LagWindow,
 }
 
 impl Default for EkfSpec {
-    /// Matched to the synthetic sensors' default noise, gate at 5 σ.
+    /// Matched to the synthetic sensors' default noise, gate at 5 σ, half a second of history.
     fn default() -> Self {
         EkfSpec {
             imu_std: [0.01, 0.01, 0.1],
             odom_std: [0.05, 0.02, 0.05, 0.01],
             mahalanobis_threshold: 5.0,
+            lag: crate::ekf::LagWindow::default(),
         }
     }
 }

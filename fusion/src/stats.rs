@@ -104,6 +104,10 @@ pub struct NodeCounters {
     pub ekf_accepted: Counter,
     /// EKF measurements rejected by the Mahalanobis gate.
     pub ekf_rejected: Counter,
+    /// EKF measurements that arrived after later ones and were fused at their stamp by rewinding.
+    pub ekf_late: Counter,
+    /// EKF measurements older than the filter's history: dropped, never applied.
+    pub ekf_too_late: Counter,
 }
 
 /// The real-time end of a bounded, pre-allocated queue of records. Cloning shares the queue.
@@ -318,6 +322,12 @@ pub struct StatsSnapshot {
     pub ekf_accepted: u64,
     /// EKF measurements rejected by the Mahalanobis gate (outliers).
     pub ekf_rejected: u64,
+    /// EKF measurements fused at their stamp after later ones (out of sequence, by rewinding).
+    #[serde(default)]
+    pub ekf_late: u64,
+    /// EKF measurements older than the filter's history: dropped.
+    #[serde(default)]
+    pub ekf_too_late: u64,
     /// The fusion thread's real-time status, once known.
     pub rt: Option<RtStatus>,
 }
@@ -355,12 +365,14 @@ impl fmt::Display for StatsSnapshot {
         }
         write!(
             f,
-            "sets fused {}  sync discarded {}  fuse errors {}  EKF accepted/rejected {}/{}  lost stats/trace {}/{}",
+            "sets fused {}  sync discarded {}  fuse errors {}  EKF accepted/rejected {}/{} (late {}, too late {})  lost stats/trace {}/{}",
             self.sets_fused,
             self.sync_discarded,
             self.fuse_errors,
             self.ekf_accepted,
             self.ekf_rejected,
+            self.ekf_late,
+            self.ekf_too_late,
             self.stats_lost,
             self.trace_lost
         )
@@ -517,6 +529,8 @@ impl StatsWorker {
                     snap.steady_minor_faults = n.steady_minor_faults.get();
                     snap.ekf_accepted = n.ekf_accepted.get();
                     snap.ekf_rejected = n.ekf_rejected.get();
+                    snap.ekf_late = n.ekf_late.get();
+                    snap.ekf_too_late = n.ekf_too_late.get();
                     snap.stats_lost = sink.lost();
                     snap.trace_lost = sources.trace.as_ref().map_or(0, RecordSink::lost);
                     snap.rt = sources.rt.lock().map(|g| g.clone()).unwrap_or(None);

@@ -164,6 +164,9 @@ struct Fuser {
     ekf: Option<(Box<Ekf>, EkfSpec)>,
     /// The EKF starts at the first odometry pose (or the first IMU sample without odometry).
     ekf_started: bool,
+    /// The filter time as a sensor stamp (ns): the newest stamp it has fused. After a late
+    /// measurement the estimate is the state at this time, not at the late stamp.
+    ekf_time_ns: u64,
     has_odometry: bool,
     estimates: Arc<ArrayQueue<Estimate>>,
     mcap: Option<super::mcap_worker::McapTap>,
@@ -280,6 +283,7 @@ impl Fuser {
                     if let Some((f, _)) = self.ekf.as_mut() {
                         f.set_state(s.t, State::zeros(), Covariance::identity());
                     }
+                    self.ekf_time_ns = h.sample.sensor_time();
                     self.ekf_started = true;
                 }
             }),
@@ -291,12 +295,18 @@ impl Fuser {
                 if self.ekf_started {
                     self.correct(h.sample.sensor_time(), |f| f.process(&m));
                 } else if let Some((f, _)) = self.ekf.as_mut() {
-                    // Start at the first odometry pose, as robot_localization's set_pose would.
+                    // Start at the first odometry pose, as robot_localization's set_pose would:
+                    // what odometry measures is known to 0.1 (σ), the rest (roll, pitch, their
+                    // rates, the accelerations) to 1. A confident zero there would gate the first
+                    // IMU samples whenever the vehicle starts in a curve, and from then on all.
                     let mut x = State::zeros();
+                    let mut p = Covariance::identity();
                     for (i, v) in m.indices.iter().zip(m.values.iter()) {
                         x[*i] = *v;
+                        p[(*i, *i)] = 0.01;
                     }
-                    f.set_state(s.t, x, Covariance::identity() * 0.01);
+                    f.set_state(s.t, x, p);
+                    self.ekf_time_ns = h.sample.sensor_time();
                     self.ekf_started = true;
                 }
             }),
@@ -312,6 +322,8 @@ impl Fuser {
 }
 
 impl Fuser {
+    /// Runs one EKF step on the measurement stamped `t_sensor_ns`, mirrors the filter's counters
+    /// into the node's, and hands out the estimate after an accepted measurement.
     fn correct(
         &mut self,
         t_sensor_ns: u64,
@@ -320,21 +332,29 @@ impl Fuser {
         let Some((f, _)) = self.ekf.as_mut() else {
             return;
         };
-        match step(f) {
+        let res = step(f);
+        // Counters from the filter: a rewind re-applies later measurements, and their outcomes
+        // are counted anew there.
+        let st = f.stats();
+        self.node.ekf_accepted.set(st.accepted);
+        self.node.ekf_rejected.set(st.rejected);
+        self.node.ekf_late.set(st.late);
+        self.node.ekf_too_late.set(st.too_late);
+        match res {
             Ok(Correction::Accepted { .. }) => {
-                self.node.ekf_accepted.inc();
+                self.ekf_time_ns = self.ekf_time_ns.max(t_sensor_ns);
+                let t = self.ekf_time_ns;
                 let mut state = [0.0; ekf::STATE_SIZE];
                 state.copy_from_slice(f.state().as_slice());
-                let e = Estimate { t_sensor_ns, state };
+                let e = Estimate {
+                    t_sensor_ns: t,
+                    state,
+                };
                 self.estimates.force_push(e);
                 if let Some(publisher) = &mut self.odometry_pub {
                     if let Ok(mut chunk) = publisher.loan() {
-                        chunk.write(&OdometryRecord::from_state(
-                            t_sensor_ns,
-                            f.state(),
-                            f.covariance(),
-                        ));
-                        chunk.set_sensor_time(t_sensor_ns);
+                        chunk.write(&OdometryRecord::from_state(t, f.state(), f.covariance()));
+                        chunk.set_sensor_time(t);
                         chunk.set_dma_time(now_ns());
                         if chunk.publish().is_err() {
                             self.node.fuse_errors.inc();
@@ -345,7 +365,10 @@ impl Fuser {
                     tap.offer_estimate(e);
                 }
             }
-            Ok(Correction::Rejected { .. }) => self.node.ekf_rejected.inc(),
+            Ok(Correction::Rejected { .. }) => {
+                self.ekf_time_ns = self.ekf_time_ns.max(t_sensor_ns);
+            }
+            Ok(Correction::TooLate) => {}
             Err(_) => self.node.fuse_errors.inc(),
         }
     }
@@ -523,8 +546,12 @@ pub(crate) fn run(cfg: NodeConfig, sh: Shared, outs: Outputs, status_tx: Sender<
         cloud_pub: outs.cloud,
         cloud_frame: 0,
         odometry_pub: outs.odometry,
-        ekf: cfg.ekf.map(|spec| (Box::new(Ekf::default()), spec)),
+        ekf: cfg.ekf.map(|spec| {
+            let q = Ekf::default().process_noise();
+            (Box::new(Ekf::with_history(q, spec.lag)), spec)
+        }),
         ekf_started: false,
+        ekf_time_ns: 0,
         has_odometry: cfg.streams.iter().any(|s| s.kind == StreamKind::Odometry),
         estimates: sh.estimates.clone(),
         mcap: sh.mcap.clone(),
