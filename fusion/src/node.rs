@@ -150,7 +150,8 @@ impl Default for EkfSpec {
 /// One EKF estimate, as the fusion thread hands it out after each accepted measurement.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {
-    /// Sensor stamp of the measurement (CLOCK_MONOTONIC ns).
+    /// The filter time as a sensor stamp (CLOCK_MONOTONIC ns): the newest stamp fused so far (a
+    /// late measurement updates the estimate at this time, not at its own stamp).
     pub t_sensor_ns: u64,
     /// The state (see [`crate::ekf::idx`]).
     pub state: [f64; crate::ekf::STATE_SIZE],
@@ -181,14 +182,15 @@ pub struct NodeConfig {
     /// Channel to publish coloured clouds on (x, y, z, rgb; see [`outputs::CLOUD_XYZRGB`]), if any;
     /// needs `projection`.
     pub cloud_output: Option<String>,
-    /// Most points of a LiDAR scan the coloured cloud channel holds (its chunk size); a larger scan
-    /// is counted as a fuse error and its cloud is not published.
+    /// Most points of a LiDAR scan the coloured cloud channel and the MCAP output's cloud buffers
+    /// hold; a larger scan is counted as a fuse error and its cloud is not published.
     pub cloud_output_points: usize,
     /// Channel to publish EKF odometry on ([`OdometryRecord`], typed), if any; needs `ekf`.
     pub odometry_output: Option<String>,
     /// Trace file, if any.
     pub trace_path: Option<PathBuf>,
-    /// MCAP file for fused results (depth images, EKF odometry), if any; written off the RT thread.
+    /// MCAP file for fused results (depth images, coloured clouds, EKF odometry), if any; written
+    /// off the RT thread.
     pub mcap_path: Option<PathBuf>,
     /// Records the trace queue holds (pre-allocated).
     pub trace_capacity: usize,
@@ -432,7 +434,11 @@ impl FusionNode {
                     .projection
                     .as_ref()
                     .map_or((0, 0), |p| (p.camera.width, p.camera.height));
-                let tap = mcap_worker::McapTap::new(w as usize * h as usize);
+                let cloud_points = cfg
+                    .projection
+                    .as_ref()
+                    .map_or(0, |_| cfg.cloud_output_points);
+                let tap = mcap_worker::McapTap::new(w as usize * h as usize, cloud_points);
                 let worker = mcap_worker::McapWorker::spawn(path, tap.clone(), w, h)
                     .map_err(|e| NodeError::Mcap(format!("{}: {e}", path.display())))?;
                 (Some(tap), Some(worker))

@@ -229,11 +229,15 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
         .split_whitespace()
         .filter_map(|w| w.parse().ok())
         .collect();
-    let (depth_msgs, odom_msgs) = (counts[0], counts[1]);
-    assert_eq!(depth_msgs + odom_msgs, written);
+    let (depth_msgs, odom_msgs, cloud_msgs) = (counts[0], counts[1], counts[2]);
+    assert_eq!(depth_msgs + odom_msgs + cloud_msgs, written);
     assert!(
         depth_msgs >= 8 && depth_msgs <= s.sets_fused,
         "{depth_msgs} depth images"
+    );
+    assert!(
+        cloud_msgs >= 8 && cloud_msgs <= s.sets_fused,
+        "{cloud_msgs} coloured clouds"
     );
     assert!(
         odom_msgs >= 100 && odom_msgs <= s.ekf_accepted,
@@ -243,8 +247,8 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
     std::fs::remove_file(&mcap).ok();
 }
 
-/// Prints "<depth count> <odometry count> <encoding> <width> <height>"; fails on any decoding error
-/// or a non-finite odometry position.
+/// Prints "<depth count> <odometry count> <cloud count> <encoding> <width> <height>"; fails on any
+/// decoding error, a non-finite odometry position or a malformed cloud.
 const PY_MCAP_CHECK: &str = r#"
 import sys, math
 try:
@@ -252,7 +256,7 @@ try:
     from mcap_ros2.decoder import DecoderFactory
 except ImportError as e:
     sys.exit(f"missing Python package: {e} (pip install mcap mcap-ros2-support)")
-n = {"/fusion/depth": 0, "/fusion/odometry": 0}
+n = {"/fusion/depth": 0, "/fusion/odometry": 0, "/fusion/cloud": 0}
 enc = "none"
 with open(sys.argv[1], "rb") as f:
     r = make_reader(f, decoder_factories=[DecoderFactory()])
@@ -261,10 +265,13 @@ with open(sys.argv[1], "rb") as f:
         if channel.topic == "/fusion/depth":
             assert len(msg.data) == msg.step * msg.height
             enc = f"{msg.encoding} {msg.width} {msg.height}"
+        elif channel.topic == "/fusion/cloud":
+            assert [f.name for f in msg.fields] == ["x", "y", "z", "rgb"], msg.fields
+            assert msg.point_step == 16 and len(msg.data) == 16 * msg.width * msg.height
         else:
             p = msg.pose.pose.position
             assert math.isfinite(p.x) and math.isfinite(p.y), p
-print(n["/fusion/depth"], n["/fusion/odometry"], enc)
+print(n["/fusion/depth"], n["/fusion/odometry"], n["/fusion/cloud"], enc)
 "#;
 
 /// Publishes synthetic odometry at `rate_hz` on `channel`, each sample measured `lag` before it is

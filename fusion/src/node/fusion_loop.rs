@@ -238,11 +238,16 @@ impl Fuser {
             tap.offer_depth(t_cam, depth);
         }
         let mut res = Ok(());
+        let mut cloud_written = false;
         if let Some(publisher) = &mut self.cloud_pub {
             // A missing free chunk (slow subscribers) skips this cloud, like the depth image.
             if let Ok(mut chunk) = publisher.loan() {
+                cloud_written = true;
                 // A failed cloud (a scan larger than the chunk) still lets the depth image go out.
                 res = coloured_cloud(p, &cloud, cam, depth, chunk.payload_mut()).and_then(|n| {
+                    if let Some(tap) = &self.mcap {
+                        tap.offer_cloud(t_cam, n, chunk.payload_mut());
+                    }
                     let meta = cloud_meta(n as u32, self.cloud_frame);
                     meta.encode(chunk.user_header_mut()).map_err(|_| ())?;
                     chunk.set_len(n * COLOURED_POINT_STEP);
@@ -253,6 +258,10 @@ impl Fuser {
                     chunk.publish().map(|_| ()).map_err(|_| ())
                 });
             }
+        }
+        if let (false, Some(tap)) = (cloud_written, &self.mcap) {
+            // No shm chunk to copy from: the cloud is written straight into an MCAP buffer.
+            res = tap.fill_cloud(t_cam, |buf| coloured_cloud(p, &cloud, cam, depth, buf));
         }
         if let Some(mut chunk) = depth_chunk {
             let meta = FrameMeta::depth(info.width, info.height, self.depth_frame);

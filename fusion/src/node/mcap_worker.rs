@@ -1,10 +1,12 @@
 //! Fused results to an MCAP file, off the real-time thread.
 //!
-//! The fusion thread copies each depth image into a buffer from a pre-allocated pool and pushes it,
-//! and each EKF estimate, into bounded `ArrayQueue`s ([`McapTap`]); when the pool is empty the result is
-//! counted as dropped, never waited for. A worker thread writes them with [`McapOutput`]
-//! (`/fusion/depth` as `sensor_msgs/msg/Image` 32FC1, `/fusion/odometry` as `nav_msgs/msg/Odometry`)
-//! and returns each buffer to the pool.
+//! The fusion thread copies each depth image and each coloured cloud into a buffer from a
+//! pre-allocated pool (or writes the cloud straight into one) and pushes it, and each EKF estimate,
+//! into bounded `ArrayQueue`s ([`McapTap`]); when a pool is empty the result is counted as dropped,
+//! never waited for. A worker thread writes them with [`McapOutput`] (`/fusion/depth` as
+//! `sensor_msgs/msg/Image` 32FC1, `/fusion/cloud` as `sensor_msgs/msg/PointCloud2` with x, y, z
+//! float32 and the colour as PCL's float32-packed `rgb`, in the LiDAR frame, `/fusion/odometry` as
+//! `nav_msgs/msg/Odometry`) and returns each buffer to its pool.
 
 use crossbeam_queue::ArrayQueue;
 use nalgebra::UnitQuaternion;
@@ -21,36 +23,103 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Estimate;
-use crate::mcap_out::{McapOutError, McapOutput};
+use crate::mcap_out::{ColoredPoint, McapOutError, McapOutput};
+use crate::projection::COLOURED_POINT_STEP;
 use crate::stats::Counter;
 
-/// Depth buffers in the pool.
+/// Depth buffers in the pool, and cloud buffers in theirs.
 const POOL: usize = 3;
 /// Estimates queued for the writer.
 const ESTIMATES: usize = 4096;
+/// Frame of the coloured cloud's points (the LiDAR's).
+const CLOUD_FRAME: &str = "lidar";
+
+/// A coloured cloud on its way to the writer: camera stamp, points, buffer (`points` ×
+/// [`COLOURED_POINT_STEP`] bytes used).
+type CloudBuf = (u64, usize, Box<[u8]>);
 
 /// The real-time side: pre-allocated buffers and bounded queues.
 #[derive(Clone)]
 pub(crate) struct McapTap {
     free: Arc<ArrayQueue<Box<[f32]>>>,
     full: Arc<ArrayQueue<(u64, Box<[f32]>)>>,
+    cloud_free: Arc<ArrayQueue<Box<[u8]>>>,
+    cloud_full: Arc<ArrayQueue<CloudBuf>>,
     estimates: Arc<ArrayQueue<Estimate>>,
     /// Results dropped because the writer fell behind.
     pub dropped: Arc<Counter>,
 }
 
 impl McapTap {
-    /// A pool of depth buffers of `n_px` pixels (allocated now).
-    pub fn new(n_px: usize) -> McapTap {
+    /// Pools of depth buffers of `n_px` pixels and of cloud buffers of `cloud_points` coloured
+    /// points (none for 0), allocated and written now so that their pages are resident.
+    pub fn new(n_px: usize, cloud_points: usize) -> McapTap {
         let free = Arc::new(ArrayQueue::new(POOL));
+        let cloud_free = Arc::new(ArrayQueue::new(POOL));
         for _ in 0..POOL {
             let _ = free.push(vec![f32::NAN; n_px].into_boxed_slice());
+            if cloud_points > 0 {
+                let bytes = cloud_points.saturating_mul(COLOURED_POINT_STEP);
+                let _ = cloud_free.push(vec![0xff; bytes].into_boxed_slice());
+            }
         }
         McapTap {
             free,
             full: Arc::new(ArrayQueue::new(POOL)),
+            cloud_free,
+            cloud_full: Arc::new(ArrayQueue::new(POOL)),
             estimates: Arc::new(ArrayQueue::new(ESTIMATES)),
             dropped: Arc::new(Counter::default()),
+        }
+    }
+
+    /// Lets `fill` write a coloured cloud (layout [`COLOURED_POINT_STEP`]) straight into a pool
+    /// buffer and queues the points it reports. Never blocks or allocates. No free buffer: counted
+    /// as dropped, `fill` not called, `Ok(())`. `fill`'s error: the buffer goes back, the error is
+    /// returned.
+    pub fn fill_cloud<E>(
+        &self,
+        stamp_ns: u64,
+        fill: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<(), E> {
+        let Some(mut b) = self.cloud_free.pop() else {
+            self.dropped.inc();
+            return Ok(());
+        };
+        match fill(&mut b) {
+            Ok(n) if n.saturating_mul(COLOURED_POINT_STEP) <= b.len() => {
+                // Cannot be full: the pool holds as many buffers as the queue has slots.
+                if let Err((_, _, b)) = self.cloud_full.push((stamp_ns, n, b)) {
+                    let _ = self.cloud_free.push(b);
+                    self.dropped.inc();
+                }
+                Ok(())
+            }
+            Ok(_) => {
+                let _ = self.cloud_free.push(b);
+                self.dropped.inc();
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.cloud_free.push(b);
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies a coloured cloud of `points` points (layout [`COLOURED_POINT_STEP`]) into a pool
+    /// buffer and queues it. Never blocks or allocates; a cloud larger than a buffer is dropped.
+    pub fn offer_cloud(&self, stamp_ns: u64, points: usize, bytes: &[u8]) {
+        let len = points.saturating_mul(COLOURED_POINT_STEP);
+        let copied = self.fill_cloud(stamp_ns, |b| match (b.get_mut(..len), bytes.get(..len)) {
+            (Some(dst), Some(src)) => {
+                dst.copy_from_slice(src);
+                Ok(points)
+            }
+            _ => Err(()),
+        });
+        if copied.is_err() {
+            self.dropped.inc();
         }
     }
 
@@ -79,6 +148,20 @@ impl McapTap {
             self.dropped.inc();
         }
     }
+}
+
+/// The first `n` points of a coloured cloud in the node's layout (x, y, z float32, `0x00RRGGBB`
+/// as a little-endian u32; see [`super::outputs::CLOUD_XYZRGB`]) into `out` (cleared first).
+fn unpack_cloud(bytes: &[u8], n: usize, out: &mut Vec<ColoredPoint>) {
+    out.clear();
+    out.extend(bytes.chunks_exact(COLOURED_POINT_STEP).take(n).map(|rec| {
+        let f = |i: usize| f32::from_le_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]]);
+        let [b, g, r, _] = [rec[12], rec[13], rec[14], rec[15]];
+        ColoredPoint {
+            xyz: [f(0), f(4), f(8)],
+            rgb: [r, g, b],
+        }
+    }));
 }
 
 fn odometry(e: &Estimate) -> Odometry {
@@ -140,6 +223,7 @@ impl McapWorker {
         height: u32,
     ) -> Result<McapWorker, McapOutError> {
         let mut out = McapOutput::create(path)?;
+        let mut points = Vec::new();
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::Builder::new()
@@ -160,6 +244,11 @@ impl McapWorker {
                         );
                         let _ = tap.free.push(buf);
                         r?;
+                    }
+                    while let Some((stamp, n, buf)) = tap.cloud_full.pop() {
+                        unpack_cloud(&buf, n, &mut points);
+                        let _ = tap.cloud_free.push(buf);
+                        out.write_colored_cloud("/fusion/cloud", stamp, CLOUD_FRAME, &points)?;
                     }
                     while let Some(e) = tap.estimates.pop() {
                         out.write_odometry("/fusion/odometry", &odometry(&e))?;

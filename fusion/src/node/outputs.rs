@@ -28,7 +28,8 @@ pub const DEFAULT_CLOUD_OUTPUT_POINTS: usize = 120_000;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct OdometryRecord {
-    /// Sensor stamp of the measurement that produced the estimate (CLOCK_MONOTONIC ns).
+    /// The filter time of the estimate as a sensor stamp (CLOCK_MONOTONIC ns): the newest stamp
+    /// fused (a late measurement updates the estimate at this time, not at its own stamp).
     pub stamp_ns: u64,
     /// Position in the world frame (m).
     pub position: [f64; 3],
