@@ -25,6 +25,7 @@
 //! # Ok::<(), fusion::node::NodeError>(())
 //! ```
 
+pub mod driver_process;
 mod fusion_loop;
 pub mod latency;
 mod mcap_worker;
@@ -350,6 +351,9 @@ pub enum NodeError {
     /// A thread could not be spawned, or the fusion thread panicked.
     #[error("thread: {0}")]
     Thread(String),
+    /// A driver process could not start or stopped early (the latency benchmark's drivers).
+    #[error("driver: {0}")]
+    Driver(String),
 }
 
 /// The fusion node, configured and not yet running.

@@ -1,31 +1,38 @@
 //! The end-to-end latency benchmark ("DMA complete → fusion start" per stream, SCHED_OTHER against
-//! SCHED_FIFO under a CPU stress load, in one run). The `fusion-latency` binary and `rtfuse bench
-//! fusion` call [`run_latency_bench`].
+//! SCHED_FIFO under a CPU stress load, in one run). The `fusion-latency` binary calls
+//! [`run_latency_bench`].
+//!
+//! Each phase starts the four synthetic drivers as separate processes
+//! ([`super::driver_process`]: the benchmark binary re-executed in its `--driver` mode, ended by
+//! `PR_SET_PDEATHSIG` if the benchmark dies), then the node in this process, waits until every stream
+//! delivers, measures for the configured time, and stops node and drivers. Under SCHED_FIFO the
+//! drivers run at priority 60 (the IMU at 70) and the fusion thread at 80; under SCHED_OTHER all run
+//! at the default policy. `stress-ng` (or burner threads where it is missing) runs beside both
+//! phases.
 //!
 //! # Example
 //! ```no_run
 //! use fusion::node::latency::{run_latency_bench, LatencyBenchConfig};
+//! // The binary's `main` must hand `--driver …` arguments to `driver_process::driver_main`.
 //! let report = run_latency_bench(&LatencyBenchConfig { seconds: 5.0, ..LatencyBenchConfig::default() })?;
 //! println!("{report}");
 //! assert!(report.max_ratio() > 0.0);
 //! # Ok::<(), fusion::node::NodeError>(())
 //! ```
 
-use crate::driver::synthetic::{
-    CameraConfig, ImuConfig, LidarConfig, OdometryConfig, SyntheticCamera, SyntheticImu,
-    SyntheticLidar, SyntheticOdometry,
-};
-use crate::driver::{spawn_driver_thread, DriverError, SensorDriver, StreamKind};
+use super::driver_process::{DriverArgs, DriverProcess, SynthKind};
+use crate::driver::StreamKind;
 use crate::node::{
     FusionNode, NodeConfig, NodeError, ProjectionSpec, StreamSpec, SyncPolicy, Wakeup,
 };
 use crate::rt::RtConfig;
 use crate::stats::StatsSnapshot;
 use std::fmt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,10 +51,15 @@ pub struct LatencyBenchConfig {
     pub points: usize,
     /// IMU rate (Hz).
     pub imu_rate: f64,
+    /// The binary that runs a driver process, and the arguments before the driver's own
+    /// (`fusion-latency --driver`): it must hand the rest to
+    /// [`super::driver_process::driver_main`].
+    pub driver_command: (PathBuf, Vec<String>),
 }
 
 impl Default for LatencyBenchConfig {
-    /// The demo load, 10 s per phase, one stress worker per CPU.
+    /// The demo load, 10 s per phase, one stress worker per CPU, drivers run by this binary's
+    /// `--driver` mode.
     fn default() -> Self {
         LatencyBenchConfig {
             seconds: 10.0,
@@ -57,6 +69,10 @@ impl Default for LatencyBenchConfig {
             height: 1080,
             points: 120_000,
             imu_rate: 400.0,
+            driver_command: (
+                std::env::current_exe().unwrap_or_default(),
+                vec!["--driver".into()],
+            ),
         }
     }
 }
@@ -89,10 +105,6 @@ impl LatencyBenchReport {
         };
         max(&self.fifo) as f64 / max(&self.other).max(1) as f64
     }
-}
-
-fn cfg_err(e: DriverError) -> NodeError {
-    NodeError::Config(e.to_string())
 }
 
 /// Runs the SCHED_OTHER phase, then the SCHED_FIFO phase, with the stress load beside both.
@@ -186,67 +198,58 @@ impl Stress {
     }
 }
 
+/// How long the drivers may take to deliver their first samples.
+const FIRST_SAMPLES_WITHIN: Duration = Duration::from_secs(30);
+
+/// One phase: drivers as processes, the node here, `seconds` of measurement. Returns the node's
+/// statistics and the driver ticks missed.
 fn phase(
     a: &LatencyBenchConfig,
     fifo: bool,
     run: usize,
 ) -> Result<(StatsSnapshot, u64), NodeError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let rt = |prio: i32, cpu: Option<usize>| RtConfig {
-        fifo_priority: fifo.then_some(prio),
-        cpu,
-        lock_memory: true,
-        prefault_stack_kib: 512,
-    };
-    let cam = CameraConfig {
+    let tag = format!("lat{}_{run}", std::process::id());
+    let drivers = [
+        (SynthKind::Camera, StreamKind::Camera, 30.0),
+        (SynthKind::Lidar, StreamKind::Lidar, 10.0),
+        (SynthKind::Imu, StreamKind::Imu, a.imu_rate),
+        (SynthKind::Odometry, StreamKind::Odometry, 50.0),
+    ];
+    let (exe, prefix) = &a.driver_command;
+    let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let mut streams = Vec::new();
+    let mut children = Vec::new();
+    for (synth, kind, rate_hz) in drivers {
+        let channel = format!("{tag}_{}", synth.as_str());
+        // Drivers below the fusion thread; the IMU highest of them (small, frequent).
+        let prio = if kind == StreamKind::Imu { 70 } else { 60 };
+        let args = DriverArgs {
+            rate_hz: Some(rate_hz),
+            width: a.width,
+            height: a.height,
+            points: a.points,
+            fifo: fifo.then_some(prio),
+            ..DriverArgs::new(synth, &channel)
+        };
+        let child = DriverProcess::spawn(exe, &prefix, &args).map_err(|e| {
+            NodeError::Driver(format!(
+                "starting {} {:?}: {e}",
+                exe.display(),
+                args.to_args()
+            ))
+        })?;
+        children.push(child);
+        streams.push(StreamSpec {
+            channel,
+            kind,
+            rate_hz,
+        });
+    }
+    let cam = crate::driver::synthetic::CameraConfig {
         width: a.width,
         height: a.height,
-        ..CameraConfig::default()
+        ..Default::default()
     };
-    let tag = format!("lat{}_{run}", std::process::id());
-    let drivers: Vec<(Box<dyn SensorDriver>, &str)> = vec![
-        (
-            Box::new(SyntheticCamera::new(cam).map_err(cfg_err)?),
-            "camera",
-        ),
-        (
-            Box::new(
-                SyntheticLidar::new(LidarConfig {
-                    points_per_scan: a.points,
-                    ..LidarConfig::default()
-                })
-                .map_err(cfg_err)?,
-            ),
-            "lidar",
-        ),
-        (
-            Box::new(
-                SyntheticImu::new(ImuConfig {
-                    rate_hz: a.imu_rate,
-                    ..ImuConfig::default()
-                })
-                .map_err(cfg_err)?,
-            ),
-            "imu",
-        ),
-        (
-            Box::new(SyntheticOdometry::new(OdometryConfig::default()).map_err(cfg_err)?),
-            "odom",
-        ),
-    ];
-    let mut streams = Vec::new();
-    let mut threads = Vec::new();
-    for (d, n) in drivers {
-        let ch = format!("{tag}_{n}");
-        streams.push(StreamSpec {
-            channel: ch.clone(),
-            kind: d.kind(),
-            rate_hz: d.rate_hz(),
-        });
-        // Drivers below the fusion thread; the IMU highest of them (small, frequent).
-        let prio = if d.kind() == StreamKind::Imu { 70 } else { 60 };
-        threads.push(spawn_driver_thread(d, &ch, rt(prio, None), stop.clone()).map_err(cfg_err)?);
-    }
     let cfg = NodeConfig {
         name: format!("bench-{}", if fifo { "fifo" } else { "other" }),
         streams,
@@ -255,7 +258,12 @@ fn phase(
             age_penalty: 0.1,
             max_interval_ns: Some(20_000_000),
         },
-        rt: rt(80, a.cpu),
+        rt: RtConfig {
+            fifo_priority: fifo.then_some(80),
+            cpu: a.cpu,
+            lock_memory: true,
+            prefault_stack_kib: 512,
+        },
         wakeup: Wakeup::Sleep {
             max_wait: Duration::from_millis(20),
         },
@@ -263,23 +271,46 @@ fn phase(
         warmup: Duration::from_secs(1),
         ..NodeConfig::demo()
     };
+    // The node opens each channel when its driver has created it.
     let handle = FusionNode::new(cfg)?.start()?;
     tracing::info!(
         "latency bench phase {}: fusion thread {}",
         if fifo { "FIFO" } else { "OTHER" },
         handle.rt_status()
     );
+    let deadline = Instant::now() + FIRST_SAMPLES_WITHIN;
+    let n = children.len();
+    while (0..n).any(|i| {
+        handle
+            .stream_counters(i)
+            .is_some_and(|c| c.received.get() == 0)
+    }) {
+        for c in &mut children {
+            if let Some(status) = c.exited() {
+                return Err(NodeError::Driver(format!(
+                    "driver {} {} exited ({status}) before publishing",
+                    c.args.kind.as_str(),
+                    c.args.channel
+                )));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(NodeError::Driver(format!(
+                "no samples from every driver within {FIRST_SAMPLES_WITHIN:?}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::thread::sleep(Duration::from_secs_f64(a.seconds));
     let report = handle.stop()?;
-    stop.store(true, Ordering::Release);
-    let mut overruns = 0;
-    for t in threads {
-        match t.join() {
-            Ok((st, _)) => overruns += st.overruns + st.loan_failures,
-            Err(e) => tracing::warn!("latency bench driver: {e}"),
+    let mut missed = 0;
+    for c in children {
+        match c.stop() {
+            Ok(st) => missed += st.overruns + st.loan_failures,
+            Err(e) => tracing::warn!("latency bench: {e}"),
         }
     }
-    Ok((report.stats, overruns))
+    Ok((report.stats, missed))
 }
 
 pub(crate) fn ms(ns: u64) -> f64 {
@@ -319,7 +350,8 @@ impl fmt::Display for LatencyBenchReport {
         let c = &self.config;
         writeln!(
             f,
-            "camera {}x{} rgb8 @30 Hz, LiDAR {} points @10 Hz, IMU @{} Hz, odometry @50 Hz; {} s per phase; load: {}",
+            "camera {}x{} rgb8 @30 Hz, LiDAR {} points @10 Hz, IMU @{} Hz, odometry @50 Hz, each driver \
+             its own process; {} s per phase; load: {}",
             c.width, c.height, c.points, c.imu_rate, c.seconds, self.load
         )?;
         table(f, &self.other, "SCHED_OTHER")?;
