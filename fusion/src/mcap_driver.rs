@@ -20,15 +20,18 @@
 //! Decoding allocates (CDR into owned messages): the hand-off itself (loan, fill, publish) is the
 //! transport's, but this driver is not allocation-free like the synthetic ones.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use shm_transport::{ChannelConfig, Publisher};
 
 use crate::driver::meta::META_LEN;
 use crate::driver::{DriverError, DriverStats, SensorDriver, StreamKind};
+use crate::mcap_msgs::{MessageType, RosMsg};
 use crate::mcap_replay::{replay_bytes_with, Pace, ReplayOptions, ReplaySink, ReplayedMessage};
-use crate::mcap_shm::{plan_topic, publish_converted, stream_kind, ChannelPlan, ShmSinkError};
+use crate::mcap_shm::{
+    payload_len, plan_topic, publish_converted, stream_kind, ChannelPlan, ShmSinkError,
+};
 use crate::rt::now_ns;
 
 /// Environment variable with the shared replay epoch (`CLOCK_MONOTONIC` ns).
@@ -136,14 +139,13 @@ impl FileClock {
 /// Replays one topic of an MCAP file into a channel.
 pub struct McapReplayDriver {
     cfg: McapReplayConfig,
-    bytes: Vec<u8>,
-    plan: ChannelPlan,
-    kind: StreamKind,
+    bytes: FileBytes,
+    info: TopicInfo,
     clock: FileClock,
 }
 
 impl McapReplayDriver {
-    /// Reads the file and plans the topic's channel.
+    /// Maps the file and reads the topic's first message (the rest is decoded as it plays).
     ///
     /// # Errors
     /// The file cannot be read or is not MCAP; the topic is not in it (the error lists those that
@@ -155,50 +157,20 @@ impl McapReplayDriver {
                 cfg.speed
             )));
         }
-        let bytes = std::fs::read(&cfg.file)
-            .map_err(|e| DriverError::Config(format!("cannot read {}: {e}", cfg.file.display())))?;
-        let bad =
-            |e: &dyn std::fmt::Display| DriverError::Config(format!("{}: {e}", cfg.file.display()));
-        let plan = plan_topic(&bytes, Some(&cfg.topic))
-            .map_err(|e| bad(&e))?
-            .into_iter()
-            .next();
-        let Some(plan) = plan else {
-            let all = plan_topic(&bytes, None).map_err(|e| bad(&e))?;
-            let topics: Vec<String> = all
-                .iter()
-                .map(|p| format!("{} ({})", p.topic, p.ty.ros_type()))
-                .collect();
-            return Err(bad(&format_args!(
-                "no replayable messages on topic {}; the file has: {}",
-                cfg.topic,
-                if topics.is_empty() {
-                    "none".to_string()
-                } else {
-                    topics.join(", ")
-                }
-            )));
-        };
-        let kind = stream_kind(plan.ty).ok_or_else(|| {
-            bad(&format_args!(
-                "topic {} carries {}, which is not a node stream (Image, PointCloud2, Imu, Odometry)",
-                cfg.topic,
-                plan.ty.ros_type()
-            ))
-        })?;
+        let bytes = FileBytes::open(&cfg.file)?;
+        let info = probe(&bytes, &cfg.file, &cfg.topic)?;
         let clock = FileClock::of(&bytes)?;
         Ok(McapReplayDriver {
             cfg,
             bytes,
-            plan,
-            kind,
+            info,
             clock,
         })
     }
 
-    /// What the first pass found on the topic.
-    pub fn plan(&self) -> &ChannelPlan {
-        &self.plan
+    /// What the topic's first message and the summary say.
+    pub fn info(&self) -> &TopicInfo {
+        &self.info
     }
 
     /// The file's clock.
@@ -208,7 +180,7 @@ impl McapReplayDriver {
 
     /// The offset from header stamps to sensor times for pass 0 at `epoch_ns`.
     fn stamp_offset(&self, epoch_ns: u64) -> i128 {
-        let p = &self.plan;
+        let p = &self.info;
         let start = i128::from(self.clock.start_log);
         let first_log = i128::from(p.first_log_time);
         let first_stamp = i128::from(p.first_stamp_ns);
@@ -253,16 +225,18 @@ impl SensorDriver for McapReplayDriver {
     }
 
     fn kind(&self) -> StreamKind {
-        self.kind
+        self.info.kind
     }
 
     fn rate_hz(&self) -> f64 {
-        self.plan.rate_hz().unwrap_or(1.0)
+        self.info.rate_hz.unwrap_or(1.0)
     }
 
     fn channel_config(&self) -> ChannelConfig {
         ChannelConfig {
-            chunk_size: self.plan.max_payload.max(64),
+            // The first message's size: a later, larger one that does not fit the deployment's
+            // chunk is counted as a loan failure, not fatal.
+            chunk_size: self.info.first_payload.max(64),
             chunk_count: self.cfg.chunk_count,
             ring_depth: self.cfg.ring_depth,
             user_header_size: META_LEN,
@@ -320,6 +294,144 @@ impl SensorDriver for McapReplayDriver {
         st.loan_failures = sink.loan_failures;
         Ok(st)
     }
+}
+
+/// A recording mapped read-only: drivers of one file share its pages through the page cache
+/// instead of each holding a copy.
+struct FileBytes(memmap2::Mmap);
+
+impl FileBytes {
+    fn open(path: &std::path::Path) -> Result<FileBytes, DriverError> {
+        let fail =
+            |e: std::io::Error| DriverError::Config(format!("cannot read {}: {e}", path.display()));
+        let file = std::fs::File::open(path).map_err(fail)?;
+        // SAFETY: the map is read-only and private to this process; replay treats every byte as
+        // untrusted input. A writer truncating the file under us would raise SIGBUS: recordings
+        // are finished files (`rtfuse record` writes them whole before it exits).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(fail)?;
+        Ok(FileBytes(map))
+    }
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// What a deployment needs to know about a topic before its driver runs: the stream it feeds,
+/// its rate and image size, from the file's summary and its first message (nothing else is
+/// decoded).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicInfo {
+    /// The node stream.
+    pub kind: StreamKind,
+    /// Mean rate over the file (None: fewer than two messages, or no summary).
+    pub rate_hz: Option<f64>,
+    /// Width and height of the first image (images only).
+    pub image_size: Option<(u32, u32)>,
+    /// Channel payload bytes of the first message.
+    pub first_payload: usize,
+    /// Log time of the first message (ns).
+    pub first_log_time: u64,
+    /// Header stamp of the first message (ns).
+    pub first_stamp_ns: i64,
+}
+
+/// A sink that keeps the first message's facts, then stops the replay.
+struct FirstMessage<'s> {
+    stop: &'s AtomicBool,
+    found: Option<(MessageType, TopicInfo)>,
+}
+
+impl ReplaySink for FirstMessage<'_> {
+    type Error = std::convert::Infallible;
+    fn deliver(&mut self, m: &ReplayedMessage<'_>) -> Result<(), Self::Error> {
+        let ty = m.msg.message_type();
+        let info = TopicInfo {
+            kind: stream_kind(ty).unwrap_or(StreamKind::Camera),
+            rate_hz: None,
+            image_size: match m.msg {
+                RosMsg::Image(i) => Some((i.width, i.height)),
+                _ => None,
+            },
+            first_payload: payload_len(m.msg, m.cdr.len()),
+            first_log_time: m.log_time,
+            first_stamp_ns: m.msg.stamp_ns(),
+        };
+        self.found = Some((ty, info));
+        // SYNC: Release pairs with the replay loop's Acquire load: stop after this message.
+        self.stop.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// [`TopicInfo`] of `topic` in the MCAP file at `path`.
+///
+/// # Errors
+/// As [`McapReplayDriver::new`].
+pub fn topic_info(path: &std::path::Path, topic: &str) -> Result<TopicInfo, DriverError> {
+    probe(&FileBytes::open(path)?, path, topic)
+}
+
+fn probe(bytes: &[u8], path: &std::path::Path, topic: &str) -> Result<TopicInfo, DriverError> {
+    let stop = AtomicBool::new(false);
+    let mut first = FirstMessage {
+        stop: &stop,
+        found: None,
+    };
+    let opts = ReplayOptions {
+        topic: Some(topic.to_owned()),
+        ..ReplayOptions::new(Pace::AsFastAsPossible)
+    };
+    replay_bytes_with(bytes, &opts, &mut first, &stop)
+        .map_err(|e| DriverError::Config(format!("{}: {e}", path.display())))?;
+    let Some((ty, mut info)) = first.found else {
+        return Err(no_topic(bytes, path, topic));
+    };
+    info.kind = stream_kind(ty).ok_or_else(|| not_a_stream(path, topic, ty))?;
+    info.rate_hz = ::mcap::Summary::read(bytes).ok().flatten().and_then(|s| {
+        let stats = s.stats?;
+        let id = s.channels.values().find(|c| c.topic == topic)?.id;
+        let n = *stats.channel_message_counts.get(&id)?;
+        let span = stats
+            .message_end_time
+            .saturating_sub(stats.message_start_time);
+        (n >= 2 && span > 0).then(|| (n - 1) as f64 * 1e9 / span as f64)
+    });
+    Ok(info)
+}
+
+/// The error for a topic with nothing to replay, naming the topics the file has.
+fn no_topic(bytes: &[u8], path: &std::path::Path, topic: &str) -> DriverError {
+    let topics = plan_topic(bytes, None).map_or_else(
+        |e| e.to_string(),
+        |all| {
+            let v: Vec<String> = all
+                .iter()
+                .map(|p| format!("{} ({})", p.topic, p.ty.ros_type()))
+                .collect();
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        },
+    );
+    DriverError::Config(format!(
+        "{}: no replayable messages on topic {topic}; the file has: {topics}",
+        path.display()
+    ))
+}
+
+fn not_a_stream(path: &std::path::Path, topic: &str, ty: MessageType) -> DriverError {
+    DriverError::Config(format!(
+        "{}: topic {topic} carries {}, which is not a node stream (Image, PointCloud2, Imu, \
+         Odometry)",
+        path.display(),
+        ty.ros_type()
+    ))
 }
 
 /// The `Instant` of a `CLOCK_MONOTONIC` time (both are that clock on Linux).

@@ -195,7 +195,8 @@ impl Source {
                 self.typed_odometry = typed;
                 self.rec.opened += 1;
             }
-            Err(OpenError::NotFound(_)) => {}
+            // Not there yet, or its publisher is still setting it up: try again later.
+            Err(OpenError::NotFound(_) | OpenError::NotReady(_)) => {}
             Err(e) => {
                 self.rec.first_error.get_or_insert(e.to_string());
             }

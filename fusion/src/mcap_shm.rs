@@ -95,7 +95,8 @@ impl ReplaySink for Sizing {
     }
 }
 
-fn payload_len(msg: &RosMsg, cdr_len: usize) -> usize {
+/// Channel payload bytes of a message in its layout.
+pub(crate) fn payload_len(msg: &RosMsg, cdr_len: usize) -> usize {
     match msg {
         RosMsg::Image(i) => i.data.len(),
         RosMsg::PointCloud2(c) => (c.width as usize)

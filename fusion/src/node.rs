@@ -188,6 +188,12 @@ pub struct NodeConfig {
     pub cloud_output_points: usize,
     /// Channel to publish EKF odometry on ([`OdometryRecord`], typed), if any; needs `ekf`.
     pub odometry_output: Option<String>,
+    /// Geometry of output channels the deployment declares (by channel name); an output not
+    /// listed gets the node's default ([`outputs::depth_output_config`] and its siblings).
+    pub output_geometry: Vec<(String, shm_transport::ChannelConfig)>,
+    /// message_filters' inter-message lower bound of a synchronised channel (by channel name, ns);
+    /// a channel not listed gets 90 % of its period.
+    pub sync_lower_bound_ns: Vec<(String, i64)>,
     /// Trace file, if any.
     pub trace_path: Option<PathBuf>,
     /// MCAP file for fused results (depth images, coloured clouds, EKF odometry), if any; written
@@ -249,6 +255,8 @@ impl NodeConfig {
             cloud_output: None,
             cloud_output_points: outputs::DEFAULT_CLOUD_OUTPUT_POINTS,
             odometry_output: None,
+            output_geometry: Vec::new(),
+            sync_lower_bound_ns: Vec::new(),
             trace_path: None,
             mcap_path: None,
             trace_capacity: 1 << 16,
@@ -410,16 +418,25 @@ impl FusionNode {
             let channel = ch.clone();
             move |source| NodeError::Output { channel, source }
         };
+        let declared = |ch: &String| {
+            cfg.output_geometry
+                .iter()
+                .find(|(n, _)| n == ch)
+                .map(|(_, g)| g)
+        };
         let mut outs = outputs::Outputs::default();
         if let (Some(ch), Some(p)) = (&cfg.depth_output, &cfg.projection) {
-            outs.depth = Some(outputs::create_depth_output(ch, &p.camera).map_err(out_err(ch))?);
+            let publisher = outputs::create_depth_output(ch, &p.camera, declared(ch));
+            outs.depth = Some(publisher.map_err(out_err(ch))?);
         }
         if let (Some(ch), Some(_)) = (&cfg.cloud_output, &cfg.projection) {
             let points = cfg.cloud_output_points;
-            outs.cloud = Some(outputs::create_cloud_output(ch, points).map_err(out_err(ch))?);
+            let publisher = outputs::create_cloud_output(ch, points, declared(ch));
+            outs.cloud = Some(publisher.map_err(out_err(ch))?);
         }
         if let (Some(ch), Some(_)) = (&cfg.odometry_output, &cfg.ekf) {
-            outs.odometry = Some(outputs::create_odometry_output(ch).map_err(out_err(ch))?);
+            let publisher = outputs::create_odometry_output(ch, declared(ch));
+            outs.odometry = Some(publisher.map_err(out_err(ch))?);
         }
         let rt_slot = Arc::new(Mutex::new(None));
         let collector =

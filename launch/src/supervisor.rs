@@ -85,14 +85,20 @@ pub fn remove_if_dead(channel: &str) -> bool {
     !shm_transport::admin::clean_stale_matching(|c| c == channel).is_empty()
 }
 
-/// Starts `exe args` as a supervised child: own process group, PDEATHSIG = SIGTERM.
+/// Starts `exe args` as a supervised child with `envs` added to its environment: own process
+/// group, PDEATHSIG = SIGTERM.
 ///
 /// # Errors
 /// When fork or exec fails, or the parent died before the child could arm PDEATHSIG.
-pub fn spawn_child(exe: &std::path::Path, args: &[String]) -> std::io::Result<Child> {
+pub fn spawn_child(
+    exe: &std::path::Path,
+    args: &[String],
+    envs: &[(&str, String)],
+) -> std::io::Result<Child> {
     let parent = std::process::id();
     let mut cmd = Command::new(exe);
     cmd.args(args).stdin(Stdio::null());
+    cmd.envs(envs.iter().map(|(k, v)| (k, v)));
     // SAFETY: the closure runs in the child between fork and exec and calls only async-signal-safe
     // functions (setpgid, prctl, getppid); it allocates nothing (io::Error from a raw errno).
     unsafe {
@@ -131,6 +137,9 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// Time the parts get to start (read and plan their files, subscribe) before recorded time starts.
+const REPLAY_LEAD: Duration = Duration::from_secs(2);
+
 fn backoff(r: &Restart, restarts: u32) -> Duration {
     let ms = r.backoff_initial_ms as f64 * r.backoff_multiplier.powi(restarts.min(64) as i32);
     Duration::from_millis(ms.min(r.backoff_max_ms as f64) as u64)
@@ -144,6 +153,8 @@ pub struct Supervisor {
     stats_file: PathBuf,
     title: String,
     drawn_lines: usize,
+    /// When recorded time starts for replay drivers (`CLOCK_MONOTONIC` ns).
+    epoch_ns: u64,
 }
 
 impl Supervisor {
@@ -222,6 +233,7 @@ impl Supervisor {
             procs,
             stats_file,
             drawn_lines: 0,
+            epoch_ns: fusion::rt::now_ns() + REPLAY_LEAD.as_nanos() as u64,
         }
     }
 
@@ -255,7 +267,10 @@ impl Supervisor {
 
     fn start(&mut self, i: usize) -> Result<()> {
         let p = &mut self.procs[i];
-        let child = spawn_child(&self.opts.exe, &p.args)
+        // Every part shares one replay epoch, so MCAP replay drivers in different processes
+        // play the file on one clock (a restarted one rejoins it).
+        let env = [(fusion::mcap_driver::EPOCH_ENV, self.epoch_ns.to_string())];
+        let child = spawn_child(&self.opts.exe, &p.args, &env)
             .with_context(|| format!("cannot start {} ({})", p.name, self.opts.exe.display()))?;
         tracing::info!("started {} (pid {})", p.name, child.id());
         p.child = Some(child);
@@ -537,7 +552,8 @@ mod tests {
     fn child_dies_with_pdeathsig_armed() {
         // A real child: `sleep` started through spawn_child is in its own process group and exits
         // when told to.
-        let mut c = spawn_child(std::path::Path::new("/bin/sleep"), &["30".to_string()]).unwrap();
+        let mut c =
+            spawn_child(std::path::Path::new("/bin/sleep"), &["30".to_string()], &[]).unwrap();
         let pid = c.id() as i32;
         assert_eq!(
             nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid)))

@@ -153,14 +153,22 @@ fn bad_configs_name_file_line_column_and_what_was_expected() {
         ),
     ];
     let sync = "streams = [\"cam\", \"imu\"]\n[node.sync]\npolicy = \"approximate\"\nstreams = [\"cam\", \"imu\"]\nqueue_size = 40\n";
+    let bound = "streams = [\"cam\", \"imu\"]\n[node.sync]\npolicy = \"approximate\"\nstreams = [\"cam\", \"imu\"]\ninter_message_lower_bound_ms = { cam = 30.0, lidar = 5.0 }\n";
     let cases: Vec<_> = cases
         .iter()
         .copied()
-        .chain([(
-            "sync queue larger than the node holds",
-            ("streams = [\"cam\", \"imu\"]\n", sync),
-            "FILE:30:14: expected queue_size from 1 to 15, found 40",
-        )])
+        .chain([
+            (
+                "sync queue larger than the node holds",
+                ("streams = [\"cam\", \"imu\"]\n", sync),
+                "FILE:30:14: expected queue_size from 1 to 15, found 40",
+            ),
+            (
+                "inter-message lower bound of a stream that is not synchronised",
+                ("streams = [\"cam\", \"imu\"]\n", bound),
+                "FILE:30:54: inter_message_lower_bound_ms.lidar: `lidar` is not one of node.sync.streams",
+            ),
+        ])
         .collect();
     let mut failures = Vec::new();
     for (what, (old, new), expected) in &cases {
@@ -174,6 +182,25 @@ fn bad_configs_name_file_line_column_and_what_was_expected() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_node_output_channel_must_hold_one_output_sample() {
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/demo.toml"
+    ))
+    .unwrap();
+    let old = "chunk_size = \"8 MiB\"          # ≥ 1920 × 1080 × 4 bytes (checked)";
+    assert!(demo.contains(old), "the demo declares its depth channel");
+    let (code, _, stderr) = check(&demo.replacen(old, "chunk_size = \"1 MiB\"", 1));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "expected chunk_size of at least 8294400 bytes for node output `depth`, found 1048576"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

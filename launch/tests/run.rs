@@ -7,21 +7,6 @@ use std::time::Duration;
 
 const WATCHDOG: Duration = Duration::from_secs(120);
 
-fn stream_line<'a>(stdout: &'a str, stream: &str) -> Option<&'a str> {
-    let final_part = stdout.rsplit("final stats").next()?;
-    final_part
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(stream))
-}
-
-/// RECEIVED column of a stream line of the status table.
-fn received(line: &str) -> u64 {
-    line.split_whitespace()
-        .nth(5)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn the_demo_runs_with_real_processes_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();

@@ -101,7 +101,10 @@ enum Syncer {
 }
 
 impl Syncer {
-    fn new(policy: SyncPolicy, rates: [f64; 2]) -> Result<Syncer, crate::sync::ConfigError> {
+    fn new(
+        policy: SyncPolicy,
+        lower_bounds_ns: [i64; 2],
+    ) -> Result<Syncer, crate::sync::ConfigError> {
         Ok(match policy {
             SyncPolicy::ExactTime { queue_size } => {
                 Syncer::Exact(Box::new(ExactTime::new(queue_size)?))
@@ -115,10 +118,8 @@ impl Syncer {
                 if let Some(m) = max_interval_ns {
                     s.set_max_interval(m)?;
                 }
-                for (i, r) in rates.iter().enumerate() {
-                    // Drivers tick at whole periods; 90 % of one is a safe lower bound that lets the
-                    // policy publish without waiting for the next message.
-                    s.set_inter_message_lower_bound(i, (0.9e9 / r) as i64)?;
+                for (i, b) in lower_bounds_ns.iter().enumerate() {
+                    s.set_inter_message_lower_bound(i, *b)?;
                 }
                 Syncer::Approx(Box::new(s))
             }
@@ -519,10 +520,17 @@ pub(crate) fn run(cfg: NodeConfig, sh: Shared, outs: Outputs, status_tx: Sender<
             sync_slot: paired.and_then(|(c, l)| (i == c).then_some(0).or((i == l).then_some(1))),
         })
         .collect();
-    let rates = paired.map_or([1.0, 1.0], |(c, l)| {
-        [cfg.streams[c].rate_hz, cfg.streams[l].rate_hz]
-    });
-    let mut syncer = match Syncer::new(cfg.sync, rates) {
+    let lower_bound = |i: usize| {
+        let s = &cfg.streams[i];
+        cfg.sync_lower_bound_ns
+            .iter()
+            .find(|(n, _)| *n == s.channel)
+            // Drivers tick at whole periods; 90 % of one is a safe lower bound that lets the
+            // policy publish without waiting for the next message.
+            .map_or((0.9e9 / s.rate_hz) as i64, |(_, b)| *b)
+    };
+    let bounds = paired.map_or([0, 0], |(c, l)| [lower_bound(c), lower_bound(l)]);
+    let mut syncer = match Syncer::new(cfg.sync, bounds) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::error!(

@@ -91,29 +91,74 @@ fn frame_channel(chunk_size: usize) -> ChannelConfig {
     }
 }
 
-/// Creates the depth output channel for images of `cam`'s size.
-pub(crate) fn create_depth_output(
-    channel: &str,
-    cam: &CameraInfo,
-) -> Result<Publisher, CreateError> {
-    let cfg = frame_channel(cam.width as usize * cam.height as usize * 4);
-    Publisher::create(channel, &cfg)
+/// The geometry the node gives an output channel: `declared` where the deployment declares the
+/// channel, with its chunk size raised to at least `need` bytes and its user header to at least
+/// the frame metadata (a launcher's check reports a declared chunk that is too small); else
+/// `default`.
+fn geometry(
+    declared: Option<&ChannelConfig>,
+    default: ChannelConfig,
+    need: usize,
+) -> ChannelConfig {
+    match declared {
+        Some(d) => ChannelConfig {
+            chunk_size: d.chunk_size.max(need),
+            user_header_size: d.user_header_size.max(default.user_header_size),
+            ..d.clone()
+        },
+        None => default,
+    }
 }
 
-/// Creates the coloured cloud output channel for scans of at most `points` points.
-pub(crate) fn create_cloud_output(channel: &str, points: usize) -> Result<Publisher, CreateError> {
-    let cfg = frame_channel(points.max(1).saturating_mul(COLOURED_POINT_STEP));
-    Publisher::create(channel, &cfg)
+/// The node's default geometry of the depth output for `width × height` images (float32).
+pub fn depth_output_config(width: u32, height: u32) -> ChannelConfig {
+    frame_channel(width as usize * height as usize * 4)
 }
 
-/// Creates the odometry output channel (typed: [`OdometryRecord`]).
-pub(crate) fn create_odometry_output(channel: &str) -> Result<Publisher, CreateError> {
-    let cfg = ChannelConfig {
+/// The node's default geometry of the coloured cloud output for scans of at most `points` points.
+pub fn cloud_output_config(points: usize) -> ChannelConfig {
+    frame_channel(points.max(1).saturating_mul(COLOURED_POINT_STEP))
+}
+
+/// The node's default geometry of the odometry output (typed: [`OdometryRecord`]).
+pub fn odometry_output_config() -> ChannelConfig {
+    ChannelConfig {
+        chunk_size: std::mem::size_of::<OdometryRecord>(),
         chunk_count: 16,
         ring_depth: 8,
         wakeup: WakeupPolicy::Futex,
         ..ChannelConfig::default()
-    };
+    }
+}
+
+/// Creates the depth output channel for images of `cam`'s size.
+pub(crate) fn create_depth_output(
+    channel: &str,
+    cam: &CameraInfo,
+    declared: Option<&ChannelConfig>,
+) -> Result<Publisher, CreateError> {
+    let d = depth_output_config(cam.width, cam.height);
+    let need = d.chunk_size;
+    Publisher::create(channel, &geometry(declared, d, need))
+}
+
+/// Creates the coloured cloud output channel for scans of at most `points` points.
+pub(crate) fn create_cloud_output(
+    channel: &str,
+    points: usize,
+    declared: Option<&ChannelConfig>,
+) -> Result<Publisher, CreateError> {
+    let d = cloud_output_config(points);
+    let need = d.chunk_size;
+    Publisher::create(channel, &geometry(declared, d, need))
+}
+
+/// Creates the odometry output channel (typed: [`OdometryRecord`]).
+pub(crate) fn create_odometry_output(
+    channel: &str,
+    declared: Option<&ChannelConfig>,
+) -> Result<Publisher, CreateError> {
+    let cfg = geometry(declared, odometry_output_config(), 0);
     Publisher::create_typed::<OdometryRecord>(channel, cfg)
 }
 
@@ -140,6 +185,28 @@ pub(crate) struct Outputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declared_output_geometry_is_used_and_never_smaller_than_a_sample() {
+        let default = depth_output_config(4, 2);
+        assert_eq!(default.chunk_size, 4 * 2 * 4);
+        let declared = ChannelConfig {
+            chunk_size: 8,
+            chunk_count: 9,
+            ring_depth: 16,
+            user_header_size: 0,
+            ..ChannelConfig::default()
+        };
+        let g = geometry(Some(&declared), default.clone(), 32);
+        assert_eq!((g.chunk_count, g.ring_depth), (9, 16), "the declared shape");
+        assert_eq!(g.chunk_size, 32, "raised to one sample");
+        assert_eq!(g.user_header_size, META_LEN, "room for the frame metadata");
+        assert_eq!(geometry(None, default.clone(), 32), default);
+        assert_eq!(
+            odometry_output_config().chunk_size,
+            core::mem::size_of::<OdometryRecord>()
+        );
+    }
 
     #[test]
     fn odometry_record_has_no_padding_and_roundtrips_yaw() {

@@ -12,9 +12,11 @@ use fusion::driver::synthetic::{
     SyntheticLidar, SyntheticOdometry,
 };
 use fusion::driver::{SensorDriver, StreamKind};
+use fusion::mcap_driver::{McapReplayConfig, McapReplayDriver, TopicInfo};
 use fusion::node::{EkfSpec, FusionNode, NodeConfig, ProjectionSpec, StreamSpec};
 use fusion::rt::RtConfig;
 use fusion::synth::PixelEncoding;
+use serde_spanned::Spanned;
 use shm_transport::Publisher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -95,17 +97,44 @@ pub fn build_driver(d: &Driver) -> anyhow::Result<Box<dyn SensorDriver>> {
             }
             Box::new(fusion::vlp16_driver::Vlp16Driver::new(c)?)
         }
-        other => {
-            return Err(failure(
-                EXIT_RUNTIME,
-                format!(
-                    "not available in this build: a {} driver as a SensorDriver (fusion)",
-                    other.as_str()
-                ),
-            ))
-        }
+        DriverKind::McapReplay => Box::new(mcap_driver(d)?),
     };
     Ok(drv)
+}
+
+/// The MCAP replay driver of a `kind = "mcap-replay"` driver (reads and plans its topic).
+fn mcap_driver(d: &Driver) -> anyhow::Result<McapReplayDriver> {
+    let p = &d.params;
+    let name = d.name.get_ref();
+    // The check guarantees both; say so plainly if a caller skipped it.
+    let (Some(file), Some(topic)) = (&p.file, &p.topic) else {
+        return Err(failure(
+            EXIT_USAGE,
+            format!("driver {name}: mcap-replay needs params.file and params.topic"),
+        ));
+    };
+    let mut c = McapReplayConfig::new(name, file.get_ref(), topic.get_ref());
+    c.speed = p.speed.as_ref().map_or(1.0, |s| *s.get_ref());
+    c.looped = p.looped.as_ref().is_some_and(|l| *l.get_ref());
+    McapReplayDriver::new(c).map_err(|e| failure(EXIT_USAGE, format!("driver {name}: {e}")))
+}
+
+/// What the MCAP replay driver feeding `channel` will publish (kind, rate, image size), if an
+/// MCAP replay feeds it; read from the file's summary and first message.
+fn replay_feeding(cfg: &Config, channel: &str) -> Option<anyhow::Result<TopicInfo>> {
+    let d = cfg
+        .deployment
+        .drivers
+        .iter()
+        .find(|d| d.channel.get_ref() == channel)?;
+    if *d.kind.get_ref() != DriverKind::McapReplay {
+        return None;
+    }
+    let (file, topic) = (d.params.file.as_ref()?, d.params.topic.as_ref()?);
+    Some(
+        fusion::mcap_driver::topic_info(std::path::Path::new(file.get_ref()), topic.get_ref())
+            .map_err(|e| failure(EXIT_USAGE, format!("driver {}: {e}", d.name.get_ref()))),
+    )
 }
 
 fn driver_rt(d: &Driver) -> RtConfig {
@@ -258,6 +287,12 @@ fn projection(cfg: &Config) -> anyhow::Result<Option<ProjectionSpec>> {
             .as_ref()
             .map_or(cam.height, |v| *v.get_ref());
     }
+    if let Some(replay) = replay_feeding(cfg, p.camera.get_ref()).transpose()? {
+        // A recording's images have the size they were recorded with.
+        if let Some((w, h)) = replay.image_size {
+            (cam.width, cam.height) = (w, h);
+        }
+    }
     let mut spec = ProjectionSpec::synthetic(&cam);
     if let Some([fx, fy, cx, cy]) = p.intrinsics {
         spec.camera.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0];
@@ -285,15 +320,20 @@ pub fn node_config(cfg: &Config, prefix: &str) -> anyhow::Result<NodeConfig> {
     let mut streams = Vec::new();
     for s in &n.streams {
         let name = s.get_ref();
-        let kind = stream_kind(cfg, name).ok_or_else(|| {
-            failure(EXIT_USAGE, format!("node stream `{name}`: cannot tell what it carries (no synthetic driver or ROS 2 bridge feeds it)"))
-        })?;
-        let rate_hz = crate::analysis::rate_hz(cfg, name).ok_or_else(|| {
-            failure(
-                EXIT_USAGE,
-                format!("node stream `{name}`: no rate known; set node.timing.{name}.rate_hz"),
-            )
-        })?;
+        let replay = replay_feeding(cfg, name).transpose()?;
+        let kind = stream_kind(cfg, name)
+            .or(replay.as_ref().map(|r| r.kind))
+            .ok_or_else(|| {
+                failure(EXIT_USAGE, format!("node stream `{name}`: cannot tell what it carries (no driver or ROS 2 bridge feeds it)"))
+            })?;
+        let rate_hz = crate::analysis::rate_hz(cfg, name)
+            .or(replay.as_ref().and_then(|r| r.rate_hz))
+            .ok_or_else(|| {
+                failure(
+                    EXIT_USAGE,
+                    format!("node stream `{name}`: no rate known; set node.timing.{name}.rate_hz"),
+                )
+            })?;
         streams.push(StreamSpec {
             channel: format!("{prefix}{name}"),
             kind,
@@ -335,12 +375,31 @@ pub fn node_config(cfg: &Config, prefix: &str) -> anyhow::Result<NodeConfig> {
         mahalanobis_threshold: e.mahalanobis_threshold,
         ..EkfSpec::default()
     });
-    nc.depth_output = n
-        .projection
-        .as_ref()
-        .and_then(|p| p.output.as_ref())
-        .map(|o| format!("{prefix}{}", o.get_ref()));
+    let full = |o: &Spanned<String>| format!("{prefix}{}", o.get_ref());
+    if let Some(p) = &n.projection {
+        nc.depth_output = p.output.as_ref().map(full);
+        nc.cloud_output = p.cloud_output.as_ref().map(full);
+        nc.cloud_output_points = crate::config::cloud_output_points(d, p);
+    }
+    nc.odometry_output = n.ekf.as_ref().and_then(|e| e.output.as_ref()).map(full);
+    // Output channels the config declares get its geometry (what `config check` counted).
+    nc.output_geometry = [&nc.depth_output, &nc.cloud_output, &nc.odometry_output]
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let ch = cfg.channel(o.strip_prefix(prefix).unwrap_or(o))?;
+            Some((o.clone(), channel_config(ch)))
+        })
+        .collect();
+    if let Some(sy) = &n.sync {
+        nc.sync_lower_bound_ns = sy
+            .inter_message_lower_bound_ms
+            .iter()
+            .map(|(s, ms)| (format!("{prefix}{s}"), (ms.get_ref() * 1e6) as i64))
+            .collect();
+    }
     nc.trace_path = n.outputs.trace.as_ref().map(Into::into);
+    nc.mcap_path = n.outputs.mcap.as_ref().map(Into::into);
     nc.trace_capacity = *d.trace.queue_capacity.get_ref() as usize;
     Ok(nc)
 }
@@ -416,6 +475,7 @@ fn thread_drivers(
 pub fn node(cli: &Cli, a: &NodeArgs) -> anyhow::Result<u8> {
     let cfg = load(&a.config)?;
     let nc = node_config(&cfg, &cli.prefix)?;
+    let nc_mcap = nc.mcap_path.clone();
     let stop = signals::install()?;
     stop_after(a.duration)?;
     let thread_stop = Arc::new(AtomicBool::new(false));
@@ -457,6 +517,15 @@ pub fn node(cli: &Cli, a: &NodeArgs) -> anyhow::Result<u8> {
     let snap = to_status(&report.stats, &cli.prefix);
     if let Some(f) = &a.stats_file {
         snap.write(f)?;
+    }
+    if let Some(f) = &cfg.deployment.node.outputs.stats {
+        let json = serde_json::to_string_pretty(&report.stats)?;
+        std::fs::write(f, json)
+            .map_err(|e| failure(EXIT_RUNTIME, format!("cannot write {f}: {e}")))?;
+        println!("stats: {f}");
+    }
+    if let Some(m) = &nc_mcap {
+        println!("mcap: {}", m.display());
     }
     println!("{}", report.stats);
     if let Some(t) = &report.trace {

@@ -10,13 +10,74 @@ use crate::config::Config;
 use anyhow::Context;
 use std::path::PathBuf;
 
-/// `rtfuse record`.
-pub fn record(_cli: &Cli, a: &RecordArgs) -> anyhow::Result<u8> {
-    let _cfg = load(&a.config)?;
-    Err(failure(
-        EXIT_RUNTIME,
-        "not available in this build: the MCAP writer (fusion) has not landed yet",
-    ))
+/// `rtfuse record`: channels into an MCAP file until Ctrl-C, SIGTERM or `--duration`.
+pub fn record(cli: &Cli, a: &RecordArgs) -> anyhow::Result<u8> {
+    use fusion::mcap_record::Recorder;
+    let cfg = load(&a.config)?;
+    let channels: Vec<String> = if a.channels.is_empty() {
+        cfg.deployment
+            .channels
+            .iter()
+            .map(|c| c.name.get_ref().clone())
+            .collect()
+    } else {
+        a.channels.clone()
+    };
+    let stop = crate::signals::install()?;
+    if let Some(d) = super::run::duration_arg(a.duration)? {
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            crate::signals::request_stop();
+        });
+    }
+    let mut rec = Recorder::create(&a.out, &cli.prefix, &channels).map_err(|e| {
+        failure(
+            EXIT_RUNTIME,
+            format!("cannot create {}: {e}", a.out.display()),
+        )
+    })?;
+    println!(
+        "recording {} channel(s) into {} (Ctrl-C to stop): {}",
+        channels.len(),
+        a.out.display(),
+        channels.join(", ")
+    );
+    let mut last_note = std::time::Instant::now();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let n = rec
+            .poll()
+            .map_err(|e| failure(EXIT_RUNTIME, format!("writing {}: {e}", a.out.display())))?;
+        if last_note.elapsed() >= std::time::Duration::from_secs(5) {
+            let waiting = rec.waiting();
+            if !waiting.is_empty() {
+                tracing::info!("waiting for channel(s): {}", waiting.join(", "));
+            }
+            last_note = std::time::Instant::now();
+        }
+        if n == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    let summary = rec
+        .finish()
+        .map_err(|e| failure(EXIT_RUNTIME, format!("closing {}: {e}", a.out.display())))?;
+    let mut total = 0;
+    for c in &summary {
+        total += c.written;
+        println!(
+            "{} -> {}: {} written, {} skipped{}{}",
+            c.channel,
+            c.topic,
+            c.written,
+            c.skipped,
+            if c.opened == 0 { " (never found)" } else { "" },
+            c.first_error
+                .as_ref()
+                .map_or(String::new(), |e| format!(", first problem: {e}"))
+        );
+    }
+    println!("{total} messages in {}", a.out.display());
+    Ok(EXIT_OK)
 }
 
 /// `rtfuse replay FILE`: every topic of a rosbag2 MCAP file into its own channel

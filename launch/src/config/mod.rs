@@ -17,7 +17,7 @@ pub use error::{line_col, ConfigError, Diagnostic};
 pub use memory::{channel_config, channel_footprint, pinned_memory};
 pub use schema::*;
 pub use size::{parse_size, ByteSize};
-pub use validate::{bytes_per_pixel, payload_bytes, LIDAR_POINT_BYTES};
+pub use validate::{bytes_per_pixel, cloud_output_points, payload_bytes, LIDAR_POINT_BYTES};
 
 use std::path::{Path, PathBuf};
 

@@ -324,6 +324,11 @@ pub struct Sync {
     pub max_interval_ms: Option<Spanned<f64>>,
     /// Age penalty (approximate only; message_filters' C++ default is 0.1).
     pub age_penalty: Option<Spanned<f64>>,
+    /// Inter-message lower bound per stream in milliseconds (approximate only; message_filters'
+    /// `setInterMessageLowerBound`): `{ camera = 30.0, lidar = 90.0 }`. A stream not listed gets
+    /// 90 % of its period.
+    #[serde(default)]
+    pub inter_message_lower_bound_ms: BTreeMap<String, Spanned<f64>>,
 }
 
 fn default_queue_size() -> Spanned<u32> {
@@ -348,8 +353,15 @@ pub struct Projection {
     /// LiDAR → camera-optical rotation as roll, pitch, yaw in radians; default: the synthetic
     /// vehicle's mounts.
     pub rotation_rpy: Option<[f64; 3]>,
-    /// Output channel for the depth image (float32 metres; optional). The node creates it.
+    /// Output channel for the depth image (float32 metres; optional). The node creates it, with
+    /// the geometry of a `[[channel]]` of that name if there is one.
     pub output: Option<Spanned<String>>,
+    /// Output channel for the coloured cloud (x, y, z float32, rgb packed; optional). The node
+    /// creates it, like `output`.
+    pub cloud_output: Option<Spanned<String>>,
+    /// Most points of a scan the coloured cloud channel holds (default: the LiDAR driver's
+    /// `points_per_scan`, a VLP-16 rotation, else 120000); larger scans are counted, not published.
+    pub cloud_output_points: Option<Spanned<u32>>,
 }
 
 /// `[node.ekf]`: EKF over IMU and odometry.
@@ -363,6 +375,9 @@ pub struct Ekf {
     /// Mahalanobis gate in standard deviations above which a measurement is rejected.
     #[serde(default = "default_gate")]
     pub mahalanobis_threshold: f64,
+    /// Output channel for the estimates (typed `OdometryRecord`; optional). The node creates it,
+    /// with the geometry of a `[[channel]]` of that name if there is one.
+    pub output: Option<Spanned<String>>,
 }
 
 fn default_gate() -> f64 {

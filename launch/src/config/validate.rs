@@ -342,6 +342,94 @@ fn check_driver(c: &mut Checker, d: &Driver, channels: &BTreeMap<&str, &Channel>
     }
 }
 
+/// The node's output channels with the bytes one sample needs (None: not known from the config).
+fn node_outputs(dep: &Deployment) -> Vec<(&Spanned<String>, Option<u64>)> {
+    let n = &dep.node;
+    let driver_of = |ch: &Spanned<String>| {
+        dep.drivers
+            .iter()
+            .find(|d| d.channel.get_ref() == ch.get_ref())
+    };
+    let mut out = Vec::new();
+    if let Some(p) = &n.projection {
+        if let Some(o) = &p.output {
+            let cam =
+                driver_of(&p.camera).filter(|d| *d.kind.get_ref() == DriverKind::SyntheticCamera);
+            let size = cam.and_then(|d| {
+                let w = d.params.width.as_ref()?;
+                let h = d.params.height.as_ref()?;
+                Some(u64::from(*w.get_ref()) * u64::from(*h.get_ref()) * 4)
+            });
+            out.push((o, size));
+        }
+        if let Some(o) = &p.cloud_output {
+            out.push((o, Some(cloud_output_points(dep, p) as u64 * 16)));
+        }
+    }
+    if let Some(o) = n.ekf.as_ref().and_then(|e| e.output.as_ref()) {
+        let size = std::mem::size_of::<fusion::node::outputs::OdometryRecord>() as u64;
+        out.push((o, Some(size)));
+    }
+    out
+}
+
+/// Points per scan the coloured cloud output holds: the setting, else the LiDAR driver's scan.
+pub fn cloud_output_points(dep: &Deployment, p: &super::schema::Projection) -> usize {
+    if let Some(n) = &p.cloud_output_points {
+        return *n.get_ref() as usize;
+    }
+    let lidar = dep
+        .drivers
+        .iter()
+        .find(|d| d.channel.get_ref() == p.lidar.get_ref());
+    match lidar.map(|d| (*d.kind.get_ref(), &d.params)) {
+        Some((DriverKind::SyntheticLidar, params)) => params
+            .points_per_scan
+            .as_ref()
+            .map_or(fusion::node::outputs::DEFAULT_CLOUD_OUTPUT_POINTS, |n| {
+                *n.get_ref() as usize
+            }),
+        Some((DriverKind::Vlp16Udp, _)) => VLP16_POINTS_PER_ROTATION as usize,
+        _ => fusion::node::outputs::DEFAULT_CLOUD_OUTPUT_POINTS,
+    }
+}
+
+fn check_outputs(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Channel>) {
+    let outputs = node_outputs(dep);
+    unique(c, "node output channel", outputs.iter().map(|(o, _)| *o));
+    for (o, need) in outputs {
+        channel_ref(c, channels, o, "node output");
+        if dep
+            .drivers
+            .iter()
+            .any(|d| d.channel.get_ref() == o.get_ref())
+        {
+            c.at(o, format!("node output channel `{}` is already published by a driver; a channel has one publisher", o.get_ref()));
+        }
+        if dep.node.streams.iter().any(|x| x.get_ref() == o.get_ref()) {
+            c.at(
+                o,
+                format!(
+                    "node output channel `{}` is also one of node.streams",
+                    o.get_ref()
+                ),
+            );
+        }
+        if let (Some(ch), Some(need)) = (channels.get(o.get_ref().as_str()), need) {
+            let have = ch.chunk_size.get_ref().bytes();
+            if have < need {
+                c.at(
+                    &ch.chunk_size,
+                    format!(
+                        "expected chunk_size of at least {need} bytes for node output `{}`, found {have}",
+                        o.get_ref()
+                    ),
+                );
+            }
+        }
+    }
+}
+
 fn check_node(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Channel>) {
     let n = &dep.node;
     if n.streams.is_empty() || n.streams.len() > fusion::node::MAX_STREAMS {
@@ -390,10 +478,22 @@ fn check_node(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Chan
             if let Some(a) = &sync.age_penalty {
                 c.at(a, "age_penalty applies to policy \"approximate\" only; found it with policy \"exact\"");
             }
+            for b in sync.inter_message_lower_bound_ms.values() {
+                c.at(b, "inter_message_lower_bound_ms applies to policy \"approximate\" only; found it with policy \"exact\"");
+            }
+        }
+        for (stream, b) in &sync.inter_message_lower_bound_ms {
+            if !sync.streams.iter().any(|s| s.get_ref() == stream) {
+                c.at(
+                    b,
+                    format!("inter_message_lower_bound_ms.{stream}: `{stream}` is not one of node.sync.streams"),
+                );
+            }
         }
         for v in [&sync.max_interval_ms, &sync.age_penalty]
             .into_iter()
             .flatten()
+            .chain(sync.inter_message_lower_bound_ms.values())
         {
             if !(v.get_ref().is_finite() && *v.get_ref() >= 0.0) {
                 c.at(v, format!("expected a number >= 0, found {}", v.get_ref()));
@@ -446,25 +546,7 @@ fn check_node(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Chan
             ));
         }
     }
-    if let Some(o) = n.projection.as_ref().and_then(|p| p.output.as_ref()) {
-        channel_ref(c, channels, o, "node output");
-        if dep
-            .drivers
-            .iter()
-            .any(|d| d.channel.get_ref() == o.get_ref())
-        {
-            c.at(o, format!("node output channel `{}` is already published by a driver; a channel has one publisher", o.get_ref()));
-        }
-        if in_node(o) {
-            c.at(
-                o,
-                format!(
-                    "node output channel `{}` is also one of node.streams",
-                    o.get_ref()
-                ),
-            );
-        }
-    }
+    check_outputs(c, dep, channels);
     for (stream, timing) in &n.timing {
         if !n.streams.iter().any(|s| s.get_ref() == stream) {
             c.at(

@@ -159,3 +159,19 @@ odometry = "odometry"
 wakeup = "futex"
 mlockall = false
 "#;
+
+/// The line of `stream` in the final stats table of `rtfuse run`'s output.
+pub fn stream_line<'a>(stdout: &'a str, stream: &str) -> Option<&'a str> {
+    let final_part = stdout.rsplit("final stats").next()?;
+    final_part
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(stream))
+}
+
+/// RECEIVED column of a stream line of the status table.
+pub fn received(line: &str) -> u64 {
+    line.split_whitespace()
+        .nth(5)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
