@@ -135,6 +135,10 @@ pub fn render(title: &str, node: Option<&NodeSnapshot>, procs: &[ProcessStatus])
                 "fusion thread: {} priority {}",
                 n.fusion_policy, n.fusion_priority
             );
+            if !n.outputs.is_empty() {
+                let outs: Vec<String> = n.outputs.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let _ = writeln!(s, "fused: {}", outs.join(", "));
+            }
         }
     }
     let _ = writeln!(
@@ -174,7 +178,7 @@ mod tests {
                 rate_hz: 400.0,
                 ..Default::default()
             }],
-            outputs: vec![],
+            outputs: vec![("sets_fused".into(), 12), ("ekf_late".into(), 3)],
         };
         snap.write(&path).unwrap();
         assert_eq!(NodeSnapshot::read(&path), Some(snap.clone()));
@@ -204,5 +208,6 @@ mod tests {
         assert!(text.contains("imu"), "{text}");
         assert!(text.contains("fusion:FIFO/80"), "{text}");
         assert!(text.contains("SCHED_FIFO priority 80"), "{text}");
+        assert!(text.contains("fused: sets_fused 12, ekf_late 3"), "{text}");
     }
 }

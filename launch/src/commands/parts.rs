@@ -435,6 +435,8 @@ pub fn to_status(s: &fusion::stats::StatsSnapshot, prefix: &str) -> NodeSnapshot
             ("fuse_errors".into(), s.fuse_errors),
             ("ekf_accepted".into(), s.ekf_accepted),
             ("ekf_rejected".into(), s.ekf_rejected),
+            ("ekf_late".into(), s.ekf_late),
+            ("ekf_too_late".into(), s.ekf_too_late),
         ],
     }
 }
