@@ -167,6 +167,7 @@ fn main() -> anyhow::Result<()> {
             gpu_delta_l_ns: None,
             ring_depth: u64::from(RING_DEPTH),
             cache_lines: 2,
+            phase: None,
         }],
         fusion: FusionThreadSpec {
             wakeup: Wakeup::Spin {
@@ -177,6 +178,7 @@ fn main() -> anyhow::Result<()> {
             blocking_ns: 0,
         },
         other_rt_load: vec![],
+        sync_sets: vec![],
     };
     eprintln!(
         "observed: producer release jitter {lateness} ns, consumer work per sample ≤ {service} ns"

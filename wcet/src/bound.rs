@@ -24,7 +24,8 @@
 //! utilisation reaches 1 — at or above it the backlog grows without bound).
 
 use crate::calibrate::Calibration;
-use crate::rta::{self, BusyWindow, Task, TaskStatus, Unbounded};
+use crate::phase::{self, Phase, SetModel};
+use crate::rta::{self, BusyWindow, Interference, Task, TaskStatus, Unbounded};
 use serde::{Deserialize, Serialize};
 
 /// One stream served by the fusion thread.
@@ -57,6 +58,26 @@ pub struct StreamSpec {
     /// Cache lines the consumer pulls per item (descriptor + ring index).
     #[serde(default = "default_cache_lines")]
     pub cache_lines: u32,
+    /// Phase-locked: stamped on the ticks of fusion's `Pacer` and released within the phase's
+    /// window after its tick (see [`crate::phase`]); `None` for a stream that is only sporadic.
+    #[serde(default)]
+    pub phase: Option<Phase>,
+}
+
+/// Work the fusion thread does once per synchronised set of streams (the projection of a camera
+/// and a LiDAR sample), on top of each member's own `service_ns`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSet {
+    /// Name shown in results ("camera+lidar").
+    pub name: String,
+    /// Member streams (at least two).
+    pub members: Vec<String>,
+    /// Work per set, worst case (ns).
+    pub service_ns: u64,
+    /// The synchroniser only pairs members with equal sensor stamps (the set of a tick).
+    #[serde(default)]
+    pub equal_stamps: bool,
 }
 
 fn default_cache_lines() -> u32 {
@@ -109,6 +130,10 @@ pub struct AnalysisInput {
     /// interfere.
     #[serde(default)]
     pub other_rt_load: Vec<Task>,
+    /// Work done once per synchronised set. Where [`crate::phase`]'s assumptions hold it is
+    /// charged once per set; otherwise to every member's item.
+    #[serde(default)]
+    pub sync_sets: Vec<SyncSet>,
 }
 
 /// The five terms of one stream's bound (ns).
@@ -173,6 +198,50 @@ pub struct StreamBound {
     pub max_rate_hz: f64,
     /// Remarks (ring too shallow, dedicated core with other load, …).
     pub notes: Vec<String>,
+    /// How the backlog was bounded.
+    #[serde(default)]
+    pub method: Method,
+    /// The bound without the phase-locked charging of synchronised sets (every member charged the
+    /// set's work, as sporadic streams): what the report uses when a run breaks the assumptions.
+    /// `None` where this bound needs none, or where that analysis has no bound (see `method`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Box<StreamBound>>,
+}
+
+/// How a stream's backlog was bounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Method {
+    /// Sporadic arrival curves; a synchronised set's work charged to every member's item.
+    #[default]
+    Sporadic,
+    /// Sporadic, with each phase-locked set's work charged once per common tick.
+    SetCharged {
+        /// The sets charged that way.
+        sets: Vec<String>,
+    },
+    /// A member of a phase-locked set: only the sets whose ticks can reach its release counted.
+    PhaseLocked {
+        /// Its set.
+        set: String,
+        /// Sets counted in its busy window.
+        sets_counted: u64,
+        /// The wait bound without its phase (the set charged once per common tick).
+        sporadic_wait_ns: u64,
+    },
+}
+
+/// What became of one synchronised set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetOutcome {
+    /// Set name.
+    pub name: String,
+    /// Charged once per common tick (phase-locked) or to every member.
+    pub phase_locked: bool,
+    /// Common-tick period (ns), when phase-locked.
+    pub period_ns: Option<u64>,
+    /// Why not phase-locked.
+    pub reason: Option<String>,
 }
 
 /// The result of [`analyze`].
@@ -182,6 +251,9 @@ pub struct BoundReport {
     pub utilisation: f64,
     /// Per stream, in input order.
     pub streams: Vec<StreamBound>,
+    /// Per synchronised set.
+    #[serde(default)]
+    pub sets: Vec<SetOutcome>,
 }
 
 /// Why no bound could be given.
@@ -279,6 +351,13 @@ pub fn rt_throttling(input: &AnalysisInput) -> Option<Task> {
 
 /// Computes every stream's bound.
 ///
+/// A synchronised set whose members are phase-locked ([`crate::phase`]) is charged once per
+/// common tick, and each member's wait counts only the sets its phase can meet; every stream then
+/// also carries, as `fallback`, the bound with the set charged to every member's item (the
+/// sporadic analysis), which holds without the phase assumptions. A stream's bound is the smaller
+/// of the two where both apply. Where only the phase-locked analysis closes, its bounds come
+/// without a fallback (the report then cannot certify a run that breaks the assumptions).
+///
 /// # Errors
 /// Malformed input, a missing calibration figure, or an unschedulable fusion thread (then no
 /// stream gets a number).
@@ -290,10 +369,11 @@ pub fn rt_throttling(input: &AnalysisInput) -> Option<Task> {
 ///     host: Default::default(),
 ///     streams: vec![StreamSpec { name: "imu".into(), rate_hz: 1000.0, jitter_ns: 0, payload_bytes: 64,
 ///         service_ns: 2_000, delta_irq_ns: 0, t_enq_ns: Some(100), gpu_delta_l_ns: None,
-///         ring_depth: 16, cache_lines: 0 }],
+///         ring_depth: 16, cache_lines: 0, phase: None }],
 ///     fusion: FusionThreadSpec { wakeup: Wakeup::Spin { poll_period_ns: 500 }, priority: 80,
 ///         dedicated_core: true, blocking_ns: 0 },
 ///     other_rt_load: vec![],
+///     sync_sets: vec![],
 /// };
 /// let r = analyze(&input).unwrap();
 /// assert_eq!(r.streams[0].bound_ns, 100 + 500); // nothing ahead of a lone stream's item
@@ -305,23 +385,132 @@ pub fn analyze(input: &AnalysisInput) -> Result<BoundReport, BoundError> {
     for t in &input.other_rt_load {
         rta::check_task(t).map_err(|e| BoundError::Invalid(e.to_string()))?;
     }
+    check_sets(input)?;
+    let models: Vec<Result<SetModel, String>> = input
+        .sync_sets
+        .iter()
+        .map(|s| phase::model(s, &input.streams, input.fusion.priority))
+        .collect();
+    let outcomes: Vec<SetOutcome> = models
+        .iter()
+        .zip(&input.sync_sets)
+        .map(|(m, s)| SetOutcome {
+            name: s.name.clone(),
+            phase_locked: m.is_ok(),
+            period_ns: m.as_ref().ok().map(|m| m.task.t),
+            reason: m.as_ref().err().cloned(),
+        })
+        .collect();
+    let locked: Vec<SetModel> = models.into_iter().filter_map(Result::ok).collect();
+    let plain = analyze_with(input, &[]);
+    if locked.is_empty() {
+        return plain.map(|p| BoundReport {
+            sets: outcomes,
+            ..p
+        });
+    }
+    // Either analysis may find no fixed point where the other does: charging every member can
+    // overload the thread on paper, a set's wide release window can outgrow its period.
+    let (mut phased, plain) = match (analyze_with(input, &locked), plain) {
+        (Ok(phased), Ok(plain)) => (phased, Some(plain)),
+        (Ok(phased), Err(_)) => (phased, None),
+        (Err(_), plain) => {
+            return plain.map(|p| BoundReport {
+                sets: outcomes,
+                ..p
+            })
+        }
+    };
+    if let Some(plain) = plain {
+        for (b, p) in phased.streams.iter_mut().zip(plain.streams) {
+            if p.bound_ns <= b.bound_ns {
+                *b = p;
+            } else {
+                b.fallback = Some(Box::new(p));
+            }
+        }
+    }
+    phased.sets = outcomes;
+    Ok(phased)
+}
+
+/// Set names unique, members known, no stream in two sets.
+fn check_sets(input: &AnalysisInput) -> Result<(), BoundError> {
+    let mut seen: Vec<&str> = Vec::new();
+    for set in &input.sync_sets {
+        if set.members.len() < 2 {
+            return Err(BoundError::Invalid(format!(
+                "set `{}`: needs at least two members",
+                set.name
+            )));
+        }
+        for m in &set.members {
+            if !input.streams.iter().any(|s| &s.name == m) {
+                return Err(BoundError::Invalid(format!(
+                    "set `{}`: no stream `{m}`",
+                    set.name
+                )));
+            }
+            if seen.contains(&m.as_str()) {
+                return Err(BoundError::Invalid(format!(
+                    "stream `{m}` is a member of two sets"
+                )));
+            }
+            seen.push(m);
+        }
+    }
+    Ok(())
+}
+
+/// Why a busy window did not close, in words.
+fn unbounded_reason(status: &TaskStatus) -> String {
+    match status {
+        TaskStatus::Unbounded {
+            reason: Unbounded::Overload { utilisation },
+        } => format!("fusion-core utilisation {utilisation:.3} > 1"),
+        TaskStatus::Unbounded {
+            reason: Unbounded::IterationLimit { jobs },
+        } => format!("analysis stopped at its iteration limit ({jobs} jobs in the busy window)"),
+        TaskStatus::Unbounded {
+            reason: Unbounded::NoFixedPoint { horizon_ns },
+        } => format!("busy window does not close below {horizon_ns} ns"),
+        _ => "no response time".into(),
+    }
+}
+
+/// The analysis with the sets in `locked` charged once per common tick, every other set's work
+/// added to each of its members' items.
+fn analyze_with(input: &AnalysisInput, locked: &[SetModel]) -> Result<BoundReport, BoundError> {
     let t_sched = t_sched(input)?;
+    let blocking = input.fusion.blocking_ns.saturating_add(t_sched);
+    let set_of = |k: usize| locked.iter().find(|m| m.members.contains(&k));
     let mut items = Vec::with_capacity(input.streams.len());
-    for s in &input.streams {
+    for (k, s) in input.streams.iter().enumerate() {
         let t = period_ns(s)?;
-        if s.service_ns > t {
+        let per_set = if set_of(k).is_some() {
+            0
+        } else {
+            input
+                .sync_sets
+                .iter()
+                .filter(|set| set.members.contains(&s.name))
+                .map(|set| set.service_ns)
+                .sum()
+        };
+        let c = s.service_ns.saturating_add(per_set);
+        if c > t {
             return Err(BoundError::Unschedulable {
                 stream: s.name.clone(),
-                reason: format!("service {} ns exceeds the period {t} ns", s.service_ns),
+                reason: format!("service {c} ns exceeds the period {t} ns"),
             });
         }
         items.push(Task {
             name: s.name.clone(),
-            c: s.service_ns,
+            c,
             t,
             j: s.jitter_ns.saturating_add(s.delta_irq_ns),
             priority: input.fusion.priority,
-            b: input.fusion.blocking_ns.saturating_add(t_sched),
+            b: blocking,
             d: None,
         });
     }
@@ -331,6 +520,7 @@ pub fn analyze(input: &AnalysisInput) -> Result<BoundReport, BoundError> {
         .iter()
         .filter(|t| t.priority >= input.fusion.priority)
         .chain(throttling.as_ref())
+        .chain(locked.iter().map(|m| &m.task))
         .collect();
     let utilisation = rta::utilisation(items.iter().chain(hp_load.iter().copied()));
     let everything: Vec<Task> = items
@@ -339,6 +529,12 @@ pub fn analyze(input: &AnalysisInput) -> Result<BoundReport, BoundError> {
         .cloned()
         .collect();
     let horizon = rta::default_horizon(&everything);
+    let all: Vec<&Task> = everything.iter().collect();
+    // The longest busy period of the fusion thread, which bounds how far back a member's window
+    // can start (None: it does not close, and the members keep their sporadic bounds).
+    let busy_period = phase::least_fixed_point(blocking, horizon, |w| {
+        blocking.saturating_add(phase::demand(&all, w))
+    });
     let mut out = Vec::with_capacity(items.len());
     for (k, (s, tua)) in input.streams.iter().zip(&items).enumerate() {
         let hep: Vec<&Task> = items
@@ -349,93 +545,174 @@ pub fn analyze(input: &AnalysisInput) -> Result<BoundReport, BoundError> {
             .chain(hp_load.iter().copied())
             .collect();
         let r = rta::analyze_task(tua, &hep, horizon);
-        let (Some(resp), Some(busy_window)) = (r.response_from_release_ns, r.busy_window) else {
-            let reason = match r.status {
-                TaskStatus::Unbounded {
-                    reason: Unbounded::Overload { utilisation },
-                } => {
-                    format!("fusion-core utilisation {utilisation:.3} > 1")
-                }
-                TaskStatus::Unbounded {
-                    reason: Unbounded::IterationLimit { jobs },
-                } => {
-                    format!(
-                        "analysis stopped at its iteration limit ({jobs} jobs in the busy window)"
-                    )
-                }
-                TaskStatus::Unbounded {
-                    reason: Unbounded::NoFixedPoint { horizon_ns },
-                } => {
-                    format!("busy window does not close below {horizon_ns} ns")
-                }
-                _ => "no response time".into(),
-            };
+        let (Some(resp), Some(mut busy_window)) = (r.response_from_release_ns, r.busy_window)
+        else {
             return Err(BoundError::Unschedulable {
                 stream: s.name.clone(),
-                reason,
+                reason: unbounded_reason(&r.status),
             });
         };
         // Waiting before the item is dequeued: its response minus its own service.
-        let wait = resp.saturating_sub(s.service_ns);
-        let t_enq = match s.t_enq_ns {
-            Some(v) => v,
-            None => need_op(&input.host.enqueue, "enqueue cost")?,
-        };
-        let t_cc = if s.cache_lines == 0 {
-            0
+        let mut wait = resp.saturating_sub(tua.c);
+        let mut method = if locked.is_empty() {
+            Method::Sporadic
         } else {
-            need_op(&input.host.cache_line_transfer, "cache-line transfer time")?
-                .saturating_mul(u64::from(s.cache_lines))
+            Method::SetCharged {
+                sets: locked.iter().map(|m| m.name.clone()).collect(),
+            }
         };
-        let terms = Terms {
-            delta_irq_ns: s.delta_irq_ns,
-            t_enq_ns: t_enq,
-            t_sched_ns: t_sched.min(wait),
-            backlog_ns: wait.saturating_sub(t_sched),
-            t_cc_ns: t_cc,
-        };
-        let bound = terms.total();
-        let min_ring_depth = rta::eta_closed(wait, tua.t, tua.j);
-        let others_u = utilisation - s.service_ns as f64 / tua.t as f64;
-        let max_rate_hz = if s.service_ns == 0 {
-            f64::INFINITY
-        } else {
-            ((1.0 - others_u) * 1e9 / s.service_ns as f64).max(0.0)
-        };
-        let mut notes = Vec::new();
-        if s.ring_depth < min_ring_depth {
-            notes.push(format!(
-                "ring depth {} is below the {min_ring_depth} items that can be outstanding: drops possible",
-                s.ring_depth
-            ));
+        let own_set = locked.iter().position(|m| m.members.contains(&k));
+        if let (Some(si), Some(bp)) = (own_set, busy_period) {
+            let set = &locked[si];
+            // Every task but the member's own set, which `member_wait` counts by phase.
+            let skip = items.len() + hp_load.len() - locked.len() + si;
+            let others: Vec<&Task> = everything
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != skip)
+                .map(|(_, t)| t)
+                .collect();
+            if let Some((w, n)) = phase::member_wait(set, s, &others, blocking, bp, horizon) {
+                if w < wait {
+                    method = Method::PhaseLocked {
+                        set: set.name.clone(),
+                        sets_counted: n,
+                        sporadic_wait_ns: wait,
+                    };
+                    wait = w;
+                    busy_window = member_window(w, blocking, tua, &others, set, n);
+                }
+            }
         }
-        if let Some(t) = &throttling {
-            notes.push(format!(
-                "spinning on a shared core: the kernel's RT throttling ({} µs of every {} µs go to \
-                 other threads) is counted as interference",
-                t.c / 1000,
-                t.t / 1000
-            ));
-        }
-        if input.fusion.dedicated_core && !input.other_rt_load.is_empty() {
-            notes.push(
-                "fusion core declared dedicated, yet other RT load was given; it is counted".into(),
-            );
-        }
-        out.push(StreamBound {
-            name: s.name.clone(),
-            terms,
-            bound_ns: bound,
-            chain_ns: s.gpu_delta_l_ns.map(|g| bound.saturating_add(g)),
+        out.push(stream_bound(
+            input,
+            s,
+            tua,
+            wait,
+            t_sched,
             busy_window,
-            min_ring_depth,
-            ring_depth: s.ring_depth,
-            max_rate_hz,
-            notes,
-        });
+            method,
+            {
+                let set_u = set_of(k).map_or(0.0, |m| m.task.c as f64 / m.task.t as f64);
+                let per_item = tua.c + set_of(k).map_or(0, |m| m.task.c);
+                (utilisation - tua.c as f64 / tua.t as f64 - set_u, per_item)
+            },
+            throttling.as_ref(),
+        )?);
     }
     Ok(BoundReport {
         utilisation,
         streams: out,
+        sets: Vec::new(),
+    })
+}
+
+/// The busy window of a member's phase-locked wait, for the report.
+fn member_window(
+    w: u64,
+    blocking: u64,
+    tua: &Task,
+    others: &[&Task],
+    set: &SetModel,
+    sets: u64,
+) -> BusyWindow {
+    let mut interference: Vec<Interference> = others
+        .iter()
+        .filter(|t| t.name != tua.name)
+        .map(|t| {
+            let n = rta::eta(w, t.t, t.j);
+            Interference {
+                task: t.name.clone(),
+                jobs: n,
+                time_ns: n.saturating_mul(t.c),
+            }
+        })
+        .collect();
+    interference.push(Interference {
+        task: set.name.clone(),
+        jobs: sets,
+        time_ns: sets.saturating_mul(set.task.c),
+    });
+    BusyWindow {
+        length_ns: w,
+        jobs: rta::eta(w, tua.t, tua.j).max(1),
+        worst_q: 0,
+        blocking_ns: blocking,
+        interference,
+        per_q: Vec::new(),
+    }
+}
+
+/// The terms, ring depth, rate limit and notes of one stream from its wait. `others` is the
+/// utilisation of everything but this stream's items and its set, `per_item` its work per item
+/// with its set's.
+#[allow(clippy::too_many_arguments)]
+fn stream_bound(
+    input: &AnalysisInput,
+    s: &StreamSpec,
+    tua: &Task,
+    wait: u64,
+    t_sched: u64,
+    busy_window: BusyWindow,
+    method: Method,
+    (others_u, per_item): (f64, u64),
+    throttling: Option<&Task>,
+) -> Result<StreamBound, BoundError> {
+    let t_enq = match s.t_enq_ns {
+        Some(v) => v,
+        None => need_op(&input.host.enqueue, "enqueue cost")?,
+    };
+    let t_cc = if s.cache_lines == 0 {
+        0
+    } else {
+        need_op(&input.host.cache_line_transfer, "cache-line transfer time")?
+            .saturating_mul(u64::from(s.cache_lines))
+    };
+    let terms = Terms {
+        delta_irq_ns: s.delta_irq_ns,
+        t_enq_ns: t_enq,
+        t_sched_ns: t_sched.min(wait),
+        backlog_ns: wait.saturating_sub(t_sched),
+        t_cc_ns: t_cc,
+    };
+    let bound = terms.total();
+    let min_ring_depth = rta::eta_closed(wait, tua.t, tua.j);
+    let max_rate_hz = if per_item == 0 {
+        f64::INFINITY
+    } else {
+        ((1.0 - others_u) * 1e9 / per_item as f64).max(0.0)
+    };
+    let mut notes = Vec::new();
+    if s.ring_depth < min_ring_depth {
+        notes.push(format!(
+            "ring depth {} is below the {min_ring_depth} items that can be outstanding: drops possible",
+            s.ring_depth
+        ));
+    }
+    if let Some(t) = throttling {
+        notes.push(format!(
+            "spinning on a shared core: the kernel's RT throttling ({} µs of every {} µs go to \
+             other threads) is counted as interference",
+            t.c / 1000,
+            t.t / 1000
+        ));
+    }
+    if input.fusion.dedicated_core && !input.other_rt_load.is_empty() {
+        notes.push(
+            "fusion core declared dedicated, yet other RT load was given; it is counted".into(),
+        );
+    }
+    Ok(StreamBound {
+        name: s.name.clone(),
+        terms,
+        bound_ns: bound,
+        chain_ns: s.gpu_delta_l_ns.map(|g| bound.saturating_add(g)),
+        busy_window,
+        min_ring_depth,
+        ring_depth: s.ring_depth,
+        max_rate_hz,
+        notes,
+        method,
+        fallback: None,
     })
 }

@@ -2,6 +2,7 @@
 //!
 //! * [`rta`] — fixed-priority response-time analysis (busy windows, jitter, blocking).
 //! * [`bound`] — the per-stream bound L_b = Δirq + t_enq + T_sched + backlog + t_cc.
+//! * [`phase`] — synchronised sets on phase-locked streams: a set's work charged once per set.
 //! * [`calibrate`] — measuring t_cc, t_enq and wake-up latencies on this host.
 //! * [`evt`] — extreme-value statistics (GEV, GPD, independence tests, pWCET).
 //! * [`analyze`] — per stream and stage statistics from traces, certification.
@@ -14,6 +15,7 @@ pub mod bound;
 pub mod calibrate;
 pub mod evt;
 pub mod numeric;
+pub mod phase;
 mod plots;
 pub mod report;
 pub mod rta;

@@ -5,14 +5,40 @@
 //! up), so a report is reproducible from the same inputs.
 
 use crate::analyze::{observe, Observations, StageStats};
-use crate::bound::{AnalysisInput, BoundReport, StreamBound, Wakeup};
+use crate::bound::{AnalysisInput, BoundReport, Method, StreamBound, Wakeup};
 use crate::evt::{self, EvtOptions};
+use crate::phase::{self, ReleaseObservation, SetCheck};
 use crate::plots;
+use checks::{bounds_in_force, jitter_findings, longer_steps, shortfall, unbacked};
+use table::{esc, Table};
+
+mod checks;
+mod table;
 use rtfuse_trace::TraceReader;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Most violating samples listed per stream.
 pub const MAX_LISTED_VIOLATIONS: usize = 50;
+
+/// Samples per stream a verdict should rest on, unless [`ReportOptions`] says otherwise.
+pub const DEFAULT_SAMPLE_TARGET: u64 = 1_000_000;
+
+/// Settings of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportOptions {
+    /// Samples per stream a verdict should rest on; a stream with fewer is flagged with the time
+    /// the target would take at its rate.
+    pub sample_target: u64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            sample_target: DEFAULT_SAMPLE_TARGET,
+        }
+    }
+}
 
 /// Verdict for one stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +106,10 @@ pub struct StreamReport {
     pub ratio: Option<f64>,
     /// The verdict.
     pub verdict: Verdict,
+    /// Samples the verdict rests on (DMA → dequeue latencies).
+    pub samples: u64,
+    /// Why that is fewer than the target, when it is.
+    pub samples_short: Option<String>,
     /// Samples above the bound.
     pub violation_count: u64,
     /// The first [`MAX_LISTED_VIOLATIONS`] of them.
@@ -137,6 +167,12 @@ pub struct Report {
     pub not_certified_because: Vec<String>,
     /// Streams in traces that the input does not describe.
     pub unknown_trace_streams: Vec<String>,
+    /// Samples per stream the verdicts should rest on.
+    pub sample_target: u64,
+    /// Tick → "DMA complete" of every phase-locked stream, as the traces show it.
+    pub releases: BTreeMap<String, ReleaseObservation>,
+    /// The assumptions of each phase-locked synchronised set, checked on the traces.
+    pub set_checks: Vec<SetCheck>,
     /// Per stream.
     pub streams: Vec<StreamReport>,
 }
@@ -194,7 +230,8 @@ fn evt_part(samples: &[(u64, u64)]) -> (Option<EvtSummary>, Option<String>, Vec<
     }
 }
 
-/// Builds the report from the input, its bounds and the traces.
+/// Builds the report from the input, its bounds and the traces, with the default
+/// [`ReportOptions`].
 ///
 /// # Examples
 /// ```no_run
@@ -205,13 +242,40 @@ fn evt_part(samples: &[(u64, u64)]) -> (Option<EvtSummary>, Option<String>, Vec<
 /// # }
 /// ```
 pub fn build(input: &AnalysisInput, bounds: &BoundReport, traces: &[TraceReader]) -> Report {
+    build_with(input, bounds, traces, &ReportOptions::default())
+}
+
+/// Builds the report from the input, its bounds and the traces.
+pub fn build_with(
+    input: &AnalysisInput,
+    bounds: &BoundReport,
+    traces: &[TraceReader],
+    options: &ReportOptions,
+) -> Report {
     let obs: Observations = observe(traces);
-    let streams: Vec<StreamReport> = bounds
-        .streams
+    let locked: Vec<_> = input
+        .sync_sets
+        .iter()
+        .filter(|set| {
+            bounds
+                .sets
+                .iter()
+                .any(|o| o.name == set.name && o.phase_locked)
+        })
+        .cloned()
+        .collect();
+    let releases = phase::observe_releases(&input.streams, &locked, traces);
+    let (used, set_checks) = bounds_in_force(input, bounds, &locked, traces, &releases);
+    let streams: Vec<StreamReport> = used
         .iter()
         .map(|b| {
             let o = obs.streams.iter().find(|o| o.name == b.name);
             let samples: &[(u64, u64)] = o.map_or(&[], |o| &o.samples);
+            let rate = input
+                .streams
+                .iter()
+                .find(|s| s.name == b.name)
+                .map_or(0.0, |s| s.rate_hz);
             let max = samples.iter().map(|s| s.1).max();
             let bad: Vec<Violation> = samples
                 .iter()
@@ -221,6 +285,10 @@ pub fn build(input: &AnalysisInput, bounds: &BoundReport, traces: &[TraceReader]
             let (evt, evt_error, curve) = evt_part(samples);
             let mut sorted: Vec<u64> = samples.iter().map(|s| s.1).collect();
             sorted.sort_unstable();
+            let mut b = b.clone();
+            if let Some(note) = longer_steps(input, &b.name, o) {
+                b.notes.push(note);
+            }
             StreamReport {
                 name: b.name.clone(),
                 bound: b.clone(),
@@ -238,6 +306,13 @@ pub fn build(input: &AnalysisInput, bounds: &BoundReport, traces: &[TraceReader]
                     Some(_) if bad.is_empty() => Verdict::Holds,
                     Some(_) => Verdict::Violated,
                 },
+                samples: samples.len() as u64,
+                samples_short: shortfall(
+                    &b.name,
+                    rate,
+                    samples.len() as u64,
+                    options.sample_target,
+                ),
                 violation_count: bad.len() as u64,
                 violations: bad.into_iter().take(MAX_LISTED_VIOLATIONS).collect(),
                 evt,
@@ -247,6 +322,9 @@ pub fn build(input: &AnalysisInput, bounds: &BoundReport, traces: &[TraceReader]
             }
         })
         .collect();
+    let mut not_certified_because = obs.not_certified_because.clone();
+    not_certified_because.extend(jitter_findings(input, &releases));
+    not_certified_because.extend(unbacked(&used, &set_checks));
     let cal = &input.host;
     Report {
         summary: Summary {
@@ -273,19 +351,22 @@ pub fn build(input: &AnalysisInput, bounds: &BoundReport, traces: &[TraceReader]
         },
         all_hold: streams.iter().all(|s| s.verdict == Verdict::Holds),
         traces: obs.traces,
-        certified: obs.certified,
-        not_certified_because: obs.not_certified_because.clone(),
+        certified: not_certified_because.is_empty(),
+        not_certified_because,
         unknown_trace_streams: obs
             .streams
             .iter()
             .filter(|o| !bounds.streams.iter().any(|b| b.name == o.name))
             .map(|o| o.name.clone())
             .collect(),
+        sample_target: options.sample_target,
+        releases,
+        set_checks,
         streams,
     }
 }
 
-fn us(ns: u64) -> String {
+pub(crate) fn us(ns: u64) -> String {
     format!("{:.3} µs", ns as f64 / 1000.0)
 }
 
@@ -293,47 +374,20 @@ fn opt_us(ns: Option<u64>) -> String {
     ns.map_or_else(|| "—".into(), us)
 }
 
-/// A table both renderers share: header and rows of cells.
-struct Table {
-    title: &'static str,
-    head: Vec<&'static str>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    fn markdown(&self, out: &mut String) {
-        out.push_str(&format!(
-            "\n## {}\n\n| {} |\n|{}\n",
-            self.title,
-            self.head.join(" | "),
-            "---|".repeat(self.head.len())
-        ));
-        for r in &self.rows {
-            out.push_str(&format!("| {} |\n", r.join(" | ")));
-        }
+/// The method of a bound, in words.
+fn method(m: &Method) -> String {
+    match m {
+        Method::Sporadic => "sporadic".into(),
+        Method::SetCharged { sets } => format!("sporadic, {} once per set", sets.join(", ")),
+        Method::PhaseLocked {
+            set,
+            sets_counted,
+            sporadic_wait_ns,
+        } => format!(
+            "phase-locked member of {set}: {sets_counted} set(s) can reach it (sporadic wait {})",
+            us(*sporadic_wait_ns)
+        ),
     }
-
-    fn html(&self, out: &mut String) {
-        out.push_str(&format!("<h2>{}</h2>\n<table>\n<tr>", esc(self.title)));
-        for h in &self.head {
-            out.push_str(&format!("<th>{}</th>", esc(h)));
-        }
-        out.push_str("</tr>\n");
-        for r in &self.rows {
-            out.push_str("<tr>");
-            for c in r {
-                out.push_str(&format!("<td>{}</td>", esc(c)));
-            }
-            out.push_str("</tr>\n");
-        }
-        out.push_str("</table>\n");
-    }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 impl Report {
@@ -370,6 +424,30 @@ impl Report {
             v.push(format!(
                 "Trace streams not in the input (not analysed): {}",
                 self.unknown_trace_streams.join(", ")
+            ));
+        }
+        let short: Vec<&str> = self
+            .streams
+            .iter()
+            .filter_map(|s| s.samples_short.as_deref())
+            .collect();
+        if short.is_empty() {
+            v.push(format!(
+                "Every verdict rests on at least {} samples.",
+                self.sample_target
+            ));
+        } else {
+            v.push(format!(
+                "**FEWER THAN {} SAMPLES** behind these verdicts:",
+                self.sample_target
+            ));
+            v.extend(short.iter().map(|s| format!("- {s}")));
+        }
+        for c in &self.set_checks {
+            v.push(format!(
+                "Synchronised set `{}`: phase-locked assumptions {} on these traces.",
+                c.set,
+                if c.holds { "hold" } else { "**DO NOT HOLD**" }
             ));
         }
         for s in &self.streams {
@@ -441,6 +519,7 @@ impl Report {
             title: "Bound against measurement (DMA complete → dequeue)",
             head: vec![
                 "stream",
+                "samples",
                 "bound",
                 "observed max",
                 "p99.9",
@@ -456,6 +535,7 @@ impl Report {
                 .map(|r| {
                     vec![
                         r.name.clone(),
+                        r.samples.to_string(),
                         us(r.bound.bound_ns),
                         opt_us(r.observed_max_ns),
                         opt_us(p999(r)),
@@ -486,6 +566,7 @@ impl Report {
                 "t_cc",
                 "L_b",
                 "with GPU ΔL",
+                "backlog from",
             ],
             rows: self
                 .streams
@@ -495,8 +576,50 @@ impl Report {
                     row.extend(r.bound.terms.named().iter().map(|t| us(t.1)));
                     row.push(us(r.bound.bound_ns));
                     row.push(opt_us(r.bound.chain_ns));
+                    row.push(method(&r.bound.method));
                     row
                 })
+                .collect(),
+        };
+        let phased = Table {
+            title: "Phase-locked streams (tick → DMA complete) and synchronised sets",
+            head: vec!["stream or set", "observed", "assumed", "finding"],
+            rows: self
+                .streams
+                .iter()
+                .filter_map(|r| {
+                    let o = self.releases.get(&r.name)?;
+                    Some(vec![
+                        r.name.clone(),
+                        format!(
+                            "{}–{} over {} samples",
+                            us(o.min_ns),
+                            us(o.max_ns),
+                            o.records
+                        ),
+                        match &o.set {
+                            Some(set) => format!(
+                                "{}–{} (member of {set})",
+                                us(o.assumed_ns.0),
+                                us(o.assumed_ns.1)
+                            ),
+                            None => "not used: no phase-locked set".into(),
+                        },
+                        if o.off_tick > 0 {
+                            format!("{} stamps off the tick", o.off_tick)
+                        } else {
+                            "stamps on ticks".into()
+                        },
+                    ])
+                })
+                .chain(self.set_checks.iter().map(|c| {
+                    vec![
+                        c.set.clone(),
+                        String::new(),
+                        if c.holds { "holds" } else { "DOES NOT HOLD" }.into(),
+                        c.findings.join("; "),
+                    ]
+                }))
                 .collect(),
         };
         let bw = Table {
@@ -611,6 +734,9 @@ impl Report {
                 .collect(),
         };
         let mut t = vec![host, verdicts, terms, bw, stages, evt];
+        if !phased.rows.is_empty() {
+            t.push(phased);
+        }
         if !violations.rows.is_empty() {
             t.push(violations);
         }

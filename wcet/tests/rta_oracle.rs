@@ -6,10 +6,9 @@
 //! time from the (jittered) release, so its bound is our `response_from_release_ns`; our
 //! `response_ns` is measured from the nominal arrival (Tindell's `R = J + w`).
 
+mod common;
+
 use proptest::prelude::*;
-use response_time_analysis::arrival::Sporadic;
-use response_time_analysis::time::{Duration, Service};
-use response_time_analysis::{demand, fixed_priority, wcet as rwcet};
 use wcet::rta::{analyze_set, Task, TaskStatus};
 
 fn task(i: usize, c: u64, t: u64, j: u64, b: u64, prio: i32) -> Task {
@@ -56,33 +55,9 @@ fn ours_from_release(params: &[(u64, u64, u64, u64)]) -> Vec<Option<u64>> {
 /// The crate's analysis (floating non-preemptive FP = preemptive FP plus a blocking term), from
 /// the release; `None` when it finds no fixed point.
 fn oracle(params: &[(u64, u64, u64, u64)]) -> Vec<Option<u64>> {
-    let arrivals: Vec<Sporadic> = params
-        .iter()
-        .map(|&(_, t, j, _)| Sporadic::new(Duration::from(t), Duration::from(j)))
-        .collect();
-    let costs: Vec<rwcet::Scalar> = params
-        .iter()
-        .map(|&(c, ..)| rwcet::Scalar::new(Service::from(c)))
-        .collect();
-    let rbfs: Vec<demand::RBF<_, _>> = costs
-        .iter()
-        .zip(arrivals.iter())
-        .map(|(c, a)| demand::RBF::new(a, c))
-        .collect();
+    let ctj: Vec<(u64, u64, u64)> = params.iter().map(|&(c, t, j, _)| (c, t, j)).collect();
     (0..params.len())
-        .map(|i| {
-            let tua = fixed_priority::floating_nonpreemptive::TaskUnderAnalysis {
-                rbf: &rbfs[i],
-                blocking_bound: Service::from(params[i].3),
-            };
-            fixed_priority::floating_nonpreemptive::dedicated_uniproc_rta(
-                &tua,
-                &rbfs[0..i],
-                Duration::from(10_000_000),
-            )
-            .ok()
-            .map(u64::from)
-        })
+        .map(|i| common::crate_response(&ctj[..i], ctj[i], params[i].3, 10_000_000))
         .collect()
 }
 

@@ -74,6 +74,10 @@ enum Cmd {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
+        /// Samples per stream a verdict should rest on; fewer is flagged with the time the
+        /// target would take at the stream's rate.
+        #[arg(long, default_value_t = wcet::report::DEFAULT_SAMPLE_TARGET)]
+        sample_target: u64,
     },
 }
 
@@ -187,6 +191,7 @@ fn run(cli: Cli) -> Result<u8> {
             calibration,
             traces,
             out,
+            sample_target,
         } => {
             let input = load_input(&input, calibration.as_deref())?;
             let bounds = wcet::bound::analyze(&input)?;
@@ -197,7 +202,8 @@ fn run(cli: Cli) -> Result<u8> {
                         .with_context(|| format!("reading trace {}", t.display()))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let report = wcet::report::build(&input, &bounds, &readers);
+            let options = wcet::report::ReportOptions { sample_target };
+            let report = wcet::report::build_with(&input, &bounds, &readers, &options);
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             for (name, text) in [
                 ("report.html", report.to_html()),

@@ -2,6 +2,9 @@
 //! calibration (no live-host data) and a synthetic trace.
 #![allow(dead_code)]
 
+use response_time_analysis::arrival::Sporadic;
+use response_time_analysis::time::{Duration, Service};
+use response_time_analysis::{demand, fixed_priority, wcet as rwcet};
 use rtfuse_trace::{Record, StreamInfo, TraceHeader, TraceWriter};
 use wcet::bound::{AnalysisInput, FusionThreadSpec, StreamSpec, Wakeup};
 use wcet::calibrate::{Calibration, HostInfo, Stat};
@@ -54,6 +57,7 @@ pub fn stream(name: &str, rate_hz: f64, service_ns: u64, ring_depth: u64) -> Str
         gpu_delta_l_ns: None,
         ring_depth,
         cache_lines: 2,
+        phase: None,
     }
 }
 
@@ -74,6 +78,26 @@ pub fn input() -> AnalysisInput {
             blocking_ns: 0,
         },
         other_rt_load: vec![],
+        sync_sets: vec![],
+    }
+}
+
+/// A trace header of a SCHED_FIFO fusion thread with the streams `(name, rate)`, ids in order.
+pub fn header(streams: &[(&str, f64)], payload_bytes: u64) -> TraceHeader {
+    TraceHeader {
+        fusion_policy: "SCHED_FIFO".into(),
+        streams: streams
+            .iter()
+            .enumerate()
+            .map(|(i, &(n, rate_hz))| StreamInfo {
+                id: i as u16,
+                name: n.into(),
+                kind: n.into(),
+                rate_hz,
+                payload_bytes,
+            })
+            .collect(),
+        ..TraceHeader::default()
     }
 }
 
@@ -98,24 +122,11 @@ pub fn trace(
     skip: &[u64],
     finish: bool,
 ) -> Vec<u8> {
-    let names = ["imu", "camera", "lidar"];
     let header = TraceHeader {
         hostname: "golden".into(),
         config: "golden.toml".into(),
-        fusion_policy: "SCHED_FIFO".into(),
         fusion_priority: 80,
-        streams: names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| StreamInfo {
-                id: i as u16,
-                name: (*n).into(),
-                kind: (*n).into(),
-                rate_hz: 0.0,
-                payload_bytes: 1024,
-            })
-            .collect(),
-        ..TraceHeader::default()
+        ..header(&[("imu", 0.0), ("camera", 0.0), ("lidar", 0.0)], 1024)
     };
     let mut buf = Vec::new();
     let mut w = TraceWriter::new(&mut buf, &header).unwrap();
@@ -145,4 +156,40 @@ pub fn trace(
         w.finish(0).unwrap();
     }
     buf
+}
+
+/// The `response-time-analysis` crate's response time, from the release, of a task `(C, T, J)`
+/// with blocking `b` below the tasks `hp` (each `(C, T, J)`; floating non-preemptive FP, which is
+/// preemptive FP plus the blocking term); `None` when it finds none below `horizon`.
+pub fn crate_response(
+    hp: &[(u64, u64, u64)],
+    tua: (u64, u64, u64),
+    b: u64,
+    horizon: u64,
+) -> Option<u64> {
+    let all: Vec<(u64, u64, u64)> = hp.iter().copied().chain(std::iter::once(tua)).collect();
+    let arrivals: Vec<Sporadic> = all
+        .iter()
+        .map(|&(_, t, j)| Sporadic::new(Duration::from(t), Duration::from(j)))
+        .collect();
+    let costs: Vec<rwcet::Scalar> = all
+        .iter()
+        .map(|&(c, ..)| rwcet::Scalar::new(Service::from(c)))
+        .collect();
+    let rbfs: Vec<demand::RBF<_, _>> = costs
+        .iter()
+        .zip(arrivals.iter())
+        .map(|(c, a)| demand::RBF::new(a, c))
+        .collect();
+    let under = fixed_priority::floating_nonpreemptive::TaskUnderAnalysis {
+        rbf: &rbfs[hp.len()],
+        blocking_bound: Service::from(b),
+    };
+    fixed_priority::floating_nonpreemptive::dedicated_uniproc_rta(
+        &under,
+        &rbfs[..hp.len()],
+        Duration::from(horizon),
+    )
+    .ok()
+    .map(u64::from)
 }

@@ -1,0 +1,148 @@
+//! What the report checks beyond the verdict: the samples behind it, the phase-locked
+//! assumptions of synchronised sets, the release jitter the arrival curves assume, and fusion
+//! steps longer than the work per sample the bound assumes.
+
+use super::us;
+use crate::analyze::StreamObservation;
+use crate::bound::{AnalysisInput, BoundReport, Method, StreamBound, SyncSet};
+use crate::phase::{self, ReleaseObservation, SetCheck};
+use rtfuse_trace::TraceReader;
+use std::collections::BTreeMap;
+
+/// A duration in the largest unit that keeps it readable ("9.3 h", "4.2 min", "250 s").
+pub(super) fn readable_duration(s: f64) -> String {
+    if s >= 86_400.0 * 2.0 {
+        format!("{:.1} days", s / 86_400.0)
+    } else if s >= 3_600.0 {
+        format!("{:.1} h", s / 3_600.0)
+    } else if s >= 120.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
+/// Why a stream's verdict rests on fewer samples than the target, or `None` when it does not.
+pub(super) fn shortfall(name: &str, rate_hz: f64, samples: u64, target: u64) -> Option<String> {
+    (samples < target).then(|| {
+        format!(
+            "{name} at {rate_hz} Hz: {target} samples would take {} (this run: {samples})",
+            readable_duration(target as f64 / rate_hz)
+        )
+    })
+}
+
+/// The bounds the verdicts use: where a phase-locked set (of `locked`) breaks its assumptions
+/// on these traces, every stream falls back to its sporadic bound.
+pub(super) fn bounds_in_force(
+    input: &AnalysisInput,
+    bounds: &BoundReport,
+    locked: &[SyncSet],
+    traces: &[TraceReader],
+    releases: &BTreeMap<String, ReleaseObservation>,
+) -> (Vec<StreamBound>, Vec<SetCheck>) {
+    let checks: Vec<SetCheck> = locked
+        .iter()
+        .map(|set| phase::check_traces(set, &input.streams, traces, releases))
+        .collect();
+    let broken: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.holds)
+        .map(|c| c.set.as_str())
+        .collect();
+    let used = bounds
+        .streams
+        .iter()
+        .map(|b| match (&b.fallback, broken.is_empty()) {
+            (Some(f), false) => {
+                let mut f = (**f).clone();
+                f.notes.push(format!(
+                    "the traces break the phase-locked assumptions of {}: the sporadic bound is used",
+                    broken.join(", ")
+                ));
+                f
+            }
+            _ => b.clone(),
+        })
+        .collect();
+    (used, checks)
+}
+
+/// Streams whose bound needs a phase-locked set's assumptions, broken by these traces, and that
+/// have no sporadic bound to fall back to.
+pub(super) fn unbacked(used: &[StreamBound], checks: &[SetCheck]) -> Vec<String> {
+    if checks.iter().all(|c| c.holds) {
+        return Vec::new();
+    }
+    used.iter()
+        .filter(|b| b.method != Method::Sporadic)
+        .map(|b| {
+            format!(
+                "stream `{}`: its bound rests on phase-locked assumptions these traces break, and \
+                 without them the analysis finds no bound",
+                b.name
+            )
+        })
+        .collect()
+}
+
+/// Phase-locked streams whose stamps are not ticks, or whose releases spread wider than the
+/// jitter their arrival curves assume (a jitter of at least [`phase::pacer_jitter_ns`] holds
+/// however late the driver runs).
+pub(super) fn jitter_findings(
+    input: &AnalysisInput,
+    releases: &BTreeMap<String, ReleaseObservation>,
+) -> Vec<String> {
+    let off_tick = input.streams.iter().filter_map(|s| {
+        let o = releases.get(&s.name).filter(|o| o.off_tick > 0)?;
+        Some(format!(
+            "stream `{}`: {} sensor stamps are not ticks of {} Hz, yet its arrival curve and \
+             phase assume fusion's Pacer",
+            s.name, o.off_tick, s.rate_hz
+        ))
+    });
+    let wide = input.streams.iter().filter_map(|s| {
+        let o = releases.get(&s.name).filter(|o| o.records > 0)?;
+        let spread = o.max_ns - o.min_ns;
+        let assumed = s.jitter_ns.saturating_add(s.delta_irq_ns);
+        let period = (1e9 / s.rate_hz).floor() as u64;
+        (spread > assumed && s.jitter_ns < phase::pacer_jitter_ns(period)).then(|| {
+            format!(
+                "stream `{}`: tick → DMA complete spreads {:.3} ms ({:.3}–{:.3} ms), wider than \
+                     the release jitter of {:.3} ms its arrival curve assumes",
+                s.name,
+                spread as f64 / 1e6,
+                o.min_ns as f64 / 1e6,
+                o.max_ns as f64 / 1e6,
+                assumed as f64 / 1e6
+            )
+        })
+    });
+    off_tick.chain(wide).collect()
+}
+
+/// A note when the traces hold a fusion step longer than the work per sample the bound assumes
+/// (the step's span includes the thread being interrupted; the verdict shows what it cost).
+pub(super) fn longer_steps(
+    input: &AnalysisInput,
+    name: &str,
+    obs: Option<&StreamObservation>,
+) -> Option<String> {
+    let s = input.streams.iter().find(|s| s.name == name)?;
+    let set = input
+        .sync_sets
+        .iter()
+        .filter(|set| set.members.iter().any(|m| m == name))
+        .map(|set| set.service_ns)
+        .max()
+        .unwrap_or(0);
+    let assumed = s.service_ns.max(set);
+    let longest = obs?.stages.iter().find(|st| st.stage == "fuse")?.max_ns;
+    (longest > assumed).then(|| {
+        format!(
+            "the longest fusion step in the traces took {} against the {} the bound assumes",
+            us(longest),
+            us(assumed)
+        )
+    })
+}
