@@ -168,6 +168,8 @@ pub fn host_header(streams: Vec<StreamInfo>, rt: Option<&RtStatus>, config: &str
         fusion_priority: rt.map_or(0, |r| r.priority),
         fusion_cpu: rt.and_then(|r| r.cpu),
         started_unix_ns,
+        // The node adds its slicing (it knows its configuration).
+        fuse_slice_points: None,
         streams,
     }
 }

@@ -101,6 +101,15 @@ pub struct TraceHeader {
     /// Wall-clock time the trace started, ns since the Unix epoch.
     #[serde(default)]
     pub started_unix_ns: u64,
+    /// Points of a LiDAR scan the fusion thread projects in one slice of a synchronised set's
+    /// fusion, when it fuses sets in slices and serves its other streams between two slices;
+    /// `None` (absent) when sets are fused in one piece or not at all. The records of a set still
+    /// span its whole fusion (fuse start before the first slice, fuse end after the last), so the
+    /// fuse spans of samples served between two slices lie inside it. The longest slice measured is
+    /// in the node's stats snapshot (`fuse_slice_max_ns`). Added within format version 1: files
+    /// without it read as `None`, readers that predate it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuse_slice_points: Option<u64>,
     /// The streams recorded.
     pub streams: Vec<StreamInfo>,
 }
@@ -352,6 +361,36 @@ mod tests {
         assert!(!r.complete);
         assert_eq!(r.records.len(), 9);
         assert_eq!(r.trailing_bytes, RECORD_SIZE - 10);
+    }
+
+    #[test]
+    fn fuse_slice_note_is_optional_within_version_1() {
+        // A header written before the note existed reads as unsliced.
+        let old = br#"{"hostname":"h","streams":[]}"#;
+        let mut v = MAGIC.to_vec();
+        v.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        v.extend_from_slice(&(old.len() as u32).to_le_bytes());
+        v.extend_from_slice(old);
+        let r = TraceReader::from_bytes(&v).unwrap();
+        assert_eq!(
+            (r.header.hostname.as_str(), r.header.fuse_slice_points),
+            ("h", None)
+        );
+        // Without slicing the header is written as before; with it the note round-trips.
+        let json = serde_json::to_string(&TraceHeader::default()).unwrap();
+        assert!(!json.contains("fuse_slice_points"), "{json}");
+        let sliced = TraceHeader {
+            fuse_slice_points: Some(8192),
+            ..TraceHeader::default()
+        };
+        let mut buf = Vec::new();
+        TraceWriter::new(&mut buf, &sliced)
+            .unwrap()
+            .finish(0)
+            .unwrap();
+        let r = TraceReader::from_bytes(&buf).unwrap();
+        assert!(r.complete);
+        assert_eq!(r.header, sliced);
     }
 
     #[test]
