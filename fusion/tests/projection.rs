@@ -3,12 +3,13 @@
 //! scenes, and end to end on the synthetic camera and LiDAR.
 
 use fusion::projection::{
-    depth_to_mm, CameraInfo, CloudView, ImageModel, ImageView, ProjectionError, Projector,
-    COLOURED_POINT_STEP,
+    depth_to_mm, CameraInfo, CloudPass, CloudView, DepthPass, ImageModel, ImageView,
+    ProjectionError, Projector, COLOURED_POINT_STEP,
 };
 use fusion::synth::{self, CameraModel, LidarModel, PixelEncoding};
 use fusion::truth;
 use nalgebra::{Isometry3, Point3, Translation3, UnitQuaternion, Vector3};
+use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -337,4 +338,74 @@ fn synthetic_lidar_points_get_the_true_scene_colour() {
         matched * 100 >= checked * 95,
         "{matched} of {checked} colours match"
     );
+}
+
+/// Calls `step` with `budget` until it reports the work complete; returns the slices it took.
+fn in_slices(
+    budget: usize,
+    mut step: impl FnMut(usize) -> Result<bool, ProjectionError>,
+) -> Result<usize, ProjectionError> {
+    let mut slices = 1;
+    while !step(budget)? {
+        slices += 1;
+    }
+    Ok(slices)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The synthetic scene's depth image, coloured cloud (occlusion on) and depth statistics
+    /// computed in slices of any size — one point, a few, more than the scan holds — are
+    /// bit-identical to the one-shot projection, whatever the output buffers held before.
+    #[test]
+    fn sliced_projection_is_bit_identical_to_unsliced(
+        slice in prop_oneof![Just(1usize), 2usize..700, Just(2401usize), Just(usize::MAX)],
+        t in 0.0f64..60.0,
+        rectified in any::<bool>(),
+    ) {
+        let cam = CameraModel::with_hfov(96, 72, 90.0);
+        let model = if rectified { ImageModel::Rectified } else { ImageModel::Raw };
+        let proj =
+            Projector::new(&CameraInfo::from_model(&cam), &truth::lidar_to_camera_optical(), model)
+                .unwrap();
+        let lidar = LidarModel::new(2400);
+        let mut scan = vec![0u8; lidar.max_scan_bytes()];
+        let n = synth::lidar_scan(t, &lidar, &mut scan).unwrap();
+        let mut img = vec![0u8; cam.frame_len(PixelEncoding::Bgr8)];
+        synth::camera_frame(t, &cam, PixelEncoding::Bgr8, &mut img).unwrap();
+        let cloud = CloudView::new(&scan, synth::LIDAR_POINT_STEP, [0, 4, 8], n).unwrap();
+        let image = ImageView::new(&img, 96, 72, 96 * 3, PixelEncoding::Bgr8).unwrap();
+
+        let mut whole_depth = vec![0.0f32; 96 * 72];
+        let whole_stats = proj.depth_image(&cloud, &mut whole_depth).unwrap();
+        let mut whole_cloud = vec![0u8; n * COLOURED_POINT_STEP];
+        let whole_n = proj
+            .coloured_cloud(&cloud, &image, Some((&whole_depth, 0.2)), &mut whole_cloud)
+            .unwrap();
+        prop_assert!(whole_stats.in_image > 0 && whole_n > 0, "an empty view at t={}", t);
+
+        // Stale contents, as a reused output chunk holds.
+        let mut depth = vec![7.5f32; 96 * 72];
+        let mut pass = DepthPass::new();
+        let depth_slices = in_slices(slice, |b| pass.step(&proj, &cloud, &mut depth, b)).unwrap();
+        let mut coloured = vec![0xa5u8; n * COLOURED_POINT_STEP];
+        let mut cpass = CloudPass::new();
+        let occlusion = Some((&depth[..], 0.2));
+        let cloud_slices =
+            in_slices(slice, |b| cpass.step(&proj, &cloud, &image, occlusion, &mut coloured, b))
+                .unwrap();
+
+        prop_assert_eq!(pass.stats(), whole_stats);
+        let same_depth = depth.iter().zip(&whole_depth).all(|(a, b)| a.to_bits() == b.to_bits());
+        prop_assert!(same_depth, "depth differs with slices of {}", slice);
+        prop_assert_eq!(cpass.written(), whole_n);
+        let used = whole_n * COLOURED_POINT_STEP;
+        prop_assert!(coloured[..used] == whole_cloud[..used], "cloud differs with slices of {}", slice);
+        // The slices are as many as the budget asks for: the clear at 32 pixels a point, then the
+        // points (the clear's last slice ends the pass for an empty scan only).
+        let px_slices = (96 * 72usize).div_ceil(slice.saturating_mul(32));
+        prop_assert_eq!(depth_slices, px_slices + n.div_ceil(slice));
+        prop_assert_eq!(cloud_slices, n.div_ceil(slice).max(1));
+    }
 }
