@@ -1,12 +1,15 @@
 //! Projection throughput: points per second of our LiDAR → camera projection against OpenCV's
 //! `cv2.projectPoints` on the same points, same camera (1920×1080, plumb-bob distortion) and same
 //! extrinsic, in the same run, both single-threaded. Also prints the cost of the whole fusion step on a
-//! synthetic 120k-point scan and of rendering a 1920×1080 synthetic frame (no baseline for those).
+//! synthetic 120k-point scan and of rendering a 1920×1080 synthetic frame (no baseline for those),
+//! and the time of one slice of that step as the fusion node cuts it (clear, project, colour, copy).
 //!
 //! Run: `cargo bench -p fusion --bench projection` (needs `pip install opencv-python-headless numpy`).
 
+use fusion::node::DEFAULT_FUSE_SLICE_POINTS;
 use fusion::projection::{
-    CameraInfo, CloudView, ImageModel, ImageView, Projector, COLOURED_POINT_STEP,
+    CameraInfo, CloudPass, CloudView, DepthPass, ImageModel, ImageView, Projector,
+    BULK_BYTES_PER_POINT, COLOURED_POINT_STEP,
 };
 use fusion::synth::{self, CameraModel, LidarModel, PixelEncoding};
 use fusion::truth;
@@ -171,6 +174,7 @@ fn main() {
         "fusion step on a {n}-point 360° scan (depth image 1920x1080 + coloured cloud): {:.2} ms",
         fuse * 1e3
     );
+    slices(&proj, &cloud, &image);
     println!(
         "synthetic camera frame 1920x1080 rgb8 render: {:.2} ms",
         render * 1e3
@@ -179,4 +183,73 @@ fn main() {
         "synthetic LiDAR scan, {n} points ray-cast: {:.2} ms",
         scan_time * 1e3
     );
+}
+
+/// Median and largest of `v` (sorted in place), in ms.
+fn median_max_ms(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2] * 1e3, v[v.len() - 1] * 1e3)
+}
+
+/// One slice of the fusion step at the node's default slice size: clearing the depth image,
+/// projecting points into it, colouring points, copying a result (the node's bulk slices).
+fn slices(proj: &Projector, cloud: &CloudView<'_>, image: &ImageView<'_>) {
+    let budget = DEFAULT_FUSE_SLICE_POINTS;
+    let mut depth = vec![0f32; 1920 * 1080];
+    let mut coloured = vec![0u8; cloud.len() * COLOURED_POINT_STEP];
+    let (mut clear, mut project, mut colour) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..REPS {
+        let mut pass = DepthPass::new();
+        let mut cleared = 0;
+        loop {
+            let s = Instant::now();
+            let done = pass.step(proj, cloud, &mut depth, budget).expect("depth");
+            let t = s.elapsed().as_secs_f64();
+            // The clear's slices come first, one per `budget × 32` pixels.
+            if cleared < (1920 * 1080usize).div_ceil(budget * 32) {
+                cleared += 1;
+                clear.push(t);
+            } else {
+                project.push(t);
+            }
+            if done {
+                break;
+            }
+        }
+        let mut pass = CloudPass::new();
+        let occlusion = Some((&depth[..], 0.2));
+        loop {
+            let s = Instant::now();
+            let done = pass
+                .step(proj, cloud, image, occlusion, &mut coloured, budget)
+                .expect("cloud");
+            colour.push(s.elapsed().as_secs_f64());
+            if done {
+                break;
+            }
+        }
+    }
+    let bytes = budget * BULK_BYTES_PER_POINT;
+    let src = vec![1u8; bytes];
+    let mut dst = vec![0u8; bytes];
+    let mut copy: Vec<f64> = (0..REPS * 8)
+        .map(|_| {
+            let s = Instant::now();
+            dst.copy_from_slice(black_box(&src));
+            black_box(&mut dst);
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    println!(
+        "one slice of {budget} points (bulk work: {bytes} bytes), median / max over {REPS} scans:"
+    );
+    for (what, v) in [
+        ("clear depth image", &mut clear),
+        ("project into depth image", &mut project),
+        ("colour points", &mut colour),
+        ("copy a result", &mut copy),
+    ] {
+        let (med, max) = median_max_ms(v);
+        println!("  {what:<26} {med:>7.3} ms / {max:>7.3} ms");
+    }
 }

@@ -28,7 +28,7 @@ pub mod synthetic;
 
 pub use meta::{FrameMeta, MetaError, StreamKind};
 
-use shm_transport::{ChannelConfig, CreateError, LoanError, PublishError, Publisher};
+use shm_transport::{ChannelConfig, CreateError, LoanError, PublishError, Publisher, SampleMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -183,6 +183,33 @@ impl Pacer {
     }
 }
 
+/// Fills a loaned sample from `source` at sensor time `t_sensor` as a periodic driver does at each
+/// tick: payload and metadata written in place, length, sensor and "DMA complete" times and the
+/// kind's user word set. Returns the "DMA complete" time.
+///
+/// # Errors
+/// The error of `source`.
+pub(crate) fn fill_sample(
+    source: &mut dyn FrameSource,
+    kind: StreamKind,
+    sample: &mut SampleMut<'_>,
+    t_sensor: u64,
+    frame: u64,
+) -> Result<u64, DriverError> {
+    // Split the borrow: payload and header are distinct regions of the chunk.
+    let mut hdr = [0u8; meta::META_LEN];
+    let len = source.fill(t_sensor, frame, sample.payload_mut(), &mut hdr)?;
+    let uh = sample.user_header_mut();
+    let n = uh.len().min(hdr.len());
+    uh[..n].copy_from_slice(&hdr[..n]);
+    sample.set_len(len);
+    let t_dma = now_ns();
+    sample.set_sensor_time(t_sensor);
+    sample.set_dma_time(t_dma);
+    sample.set_user(kind.user_word());
+    Ok(t_dma)
+}
+
 /// The shared loop of periodic drivers: at each tick loan, fill in place, stamp, publish.
 ///
 /// # Errors
@@ -219,18 +246,8 @@ pub fn run_periodic(
             }
         };
         let t0 = now_ns();
-        // Split the borrow: payload and header are distinct regions of the chunk.
-        let mut hdr = [0u8; meta::META_LEN];
-        let len = source.fill(t_sensor, frame, sample.payload_mut(), &mut hdr)?;
-        let uh = sample.user_header_mut();
-        let n = uh.len().min(hdr.len());
-        uh[..n].copy_from_slice(&hdr[..n]);
-        sample.set_len(len);
-        let t_dma = now_ns();
+        let t_dma = fill_sample(source, kind, &mut sample, t_sensor, frame)?;
         st.max_fill_ns = st.max_fill_ns.max(t_dma - t0);
-        sample.set_sensor_time(t_sensor);
-        sample.set_dma_time(t_dma);
-        sample.set_user(kind.user_word());
         match sample.publish() {
             Ok(_) => st.published += 1,
             Err(PublishError::Full(_)) => st.rejected += 1,

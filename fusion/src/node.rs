@@ -4,7 +4,8 @@
 //! ```text
 //!  channels ──► fusion thread (SCHED_FIFO, pinned, mlockall'd, no allocation after warm-up)
 //!               receive ► validate ► stamp dequeue ► sync (ExactTime / ApproximateTime)
-//!               ► fuse (LiDAR → camera depth image; IMU / odometry decoded for the EKF)
+//!               ► fuse (LiDAR → camera depth image, in slices with the other inputs served
+//!                 between two; IMU / odometry decoded for the EKF)
 //!               ► release ── records ──► ArrayQueue ──► stats worker (HDR histograms, snapshots)
 //!                                    └─► ArrayQueue ──► trace writer (rtfuse-trace file)
 //!               ── depth image, coloured cloud and EKF odometry written in place into loaned
@@ -161,6 +162,11 @@ pub struct Estimate {
 /// Estimates kept for [`NodeHandle::drain_estimates`] (oldest overwritten).
 pub const ESTIMATE_CAPACITY: usize = 4096;
 
+/// Default [`NodeConfig::fuse_slice_points`]: 8192 points of a scan projected per slice, about
+/// 0.3 ms on the 2-vCPU CI VM (`fusion/BENCHMARKS.md`), so an IMU sample at 400 Hz waits well under
+/// a millisecond for a pair being fused.
+pub const DEFAULT_FUSE_SLICE_POINTS: usize = 8192;
+
 /// Everything the node needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeConfig {
@@ -176,6 +182,11 @@ pub struct NodeConfig {
     pub wakeup: Wakeup,
     /// LiDAR → camera projection; `None` pairs the frames without projecting.
     pub projection: Option<ProjectionSpec>,
+    /// Points of a LiDAR scan projected in one slice of a pair's fusion (at least 1; bulk memory
+    /// work is counted at [`crate::projection::BULK_BYTES_PER_POINT`] bytes a point). Between two
+    /// slices the fusion thread serves the inputs that are not synchronised (IMU, odometry, …);
+    /// `usize::MAX` fuses each pair in one piece.
+    pub fuse_slice_points: usize,
     /// EKF over IMU and odometry; `None` only validates those streams.
     pub ekf: Option<EkfSpec>,
     /// Channel to publish depth images on (float32 metres, NaN = no return), if any.
@@ -250,6 +261,7 @@ impl NodeConfig {
                 max_wait: Duration::from_millis(20),
             },
             projection: Some(ProjectionSpec::synthetic(&cam)),
+            fuse_slice_points: DEFAULT_FUSE_SLICE_POINTS,
             ekf: Some(EkfSpec::default()),
             depth_output: None,
             cloud_output: None,
@@ -265,6 +277,14 @@ impl NodeConfig {
             warmup: Duration::from_millis(500),
             reconnect_period: Duration::from_millis(20),
         }
+    }
+
+    /// Points per slice of a pair's fusion when pairs are projected (a camera, a LiDAR and a
+    /// projection are configured), else `None`.
+    pub fn fuse_slicing(&self) -> Option<usize> {
+        let has = |k: StreamKind| self.streams.iter().any(|s| s.kind == k);
+        (self.projection.is_some() && has(StreamKind::Camera) && has(StreamKind::Lidar))
+            .then_some(self.fuse_slice_points)
     }
 
     fn validate(&self) -> Result<(), NodeError> {
@@ -322,6 +342,9 @@ impl NodeConfig {
         }
         if self.trace_capacity == 0 || self.stats_capacity == 0 {
             return bad("trace and stats queue capacities must be > 0".into());
+        }
+        if self.fuse_slice_points == 0 {
+            return bad("fuse_slice_points must be > 0".into());
         }
         if self.cloud_output.is_some() && self.cloud_output_points == 0 {
             return bad("cloud_output_points must be > 0".into());
@@ -491,7 +514,8 @@ impl FusionNode {
         }
         let trace = match (&cfg.trace_path, trace_sink) {
             (Some(path), Some(sink)) => {
-                let header = host_header(infos, Some(&rt), &cfg.name);
+                let mut header = host_header(infos, Some(&rt), &cfg.name);
+                header.fuse_slice_points = cfg.fuse_slicing().map(|n| n as u64);
                 match TraceOutput::start(path, &header, sink) {
                     Ok(t) => Some(t),
                     Err(e) => {

@@ -61,6 +61,11 @@ impl Counter {
     pub fn set(&self, n: u64) {
         self.0.store(n, Ordering::Relaxed);
     }
+    /// Raises the value to `n` if it is smaller (for maxima).
+    #[inline]
+    pub fn raise_to(&self, n: u64) {
+        self.0.fetch_max(n, Ordering::Relaxed);
+    }
     /// Current value.
     #[inline]
     pub fn get(&self) -> u64 {
@@ -92,6 +97,11 @@ pub struct NodeCounters {
     pub sync_discarded: Counter,
     /// Fusion steps that reported an error.
     pub fuse_errors: Counter,
+    /// Slices the fusion of sets was cut into (see [`crate::node::NodeConfig::fuse_slice_points`]).
+    pub fuse_slices: Counter,
+    /// Longest slice of a set's fusion (ns): the longest time any other input waited for a set
+    /// being fused, beyond the samples served before it.
+    pub fuse_slice_max_ns: Counter,
     /// Loop iterations of the fusion thread.
     pub loop_iterations: Counter,
     /// Heap allocations on the fusion thread since warm-up ended (needs the counting allocator).
@@ -310,6 +320,13 @@ pub struct StatsSnapshot {
     pub sync_discarded: u64,
     /// Fusion errors.
     pub fuse_errors: u64,
+    /// Slices the fusion of sets was cut into.
+    #[serde(default)]
+    pub fuse_slices: u64,
+    /// Longest slice of a set's fusion (ns): what one set can block another input for (the
+    /// blocking term of a response-time bound for the streams the fusion thread serves).
+    #[serde(default)]
+    pub fuse_slice_max_ns: u64,
     /// Stats records lost (stats queue full).
     pub stats_lost: u64,
     /// Trace records lost (trace queue full).
@@ -365,8 +382,10 @@ impl fmt::Display for StatsSnapshot {
         }
         write!(
             f,
-            "sets fused {}  sync discarded {}  fuse errors {}  EKF accepted/rejected {}/{} (late {}, too late {})  lost stats/trace {}/{}",
+            "sets fused {} (slices {}, longest {:.1} µs)  sync discarded {}  fuse errors {}  EKF accepted/rejected {}/{} (late {}, too late {})  lost stats/trace {}/{}",
             self.sets_fused,
+            self.fuse_slices,
+            us(self.fuse_slice_max_ns),
             self.sync_discarded,
             self.fuse_errors,
             self.ekf_accepted,
@@ -525,6 +544,8 @@ impl StatsWorker {
                     snap.sets_fused = n.sets_fused.get();
                     snap.sync_discarded = n.sync_discarded.get();
                     snap.fuse_errors = n.fuse_errors.get();
+                    snap.fuse_slices = n.fuse_slices.get();
+                    snap.fuse_slice_max_ns = n.fuse_slice_max_ns.get();
                     snap.steady_allocations = n.steady_allocations.get();
                     snap.steady_minor_faults = n.steady_minor_faults.get();
                     snap.ekf_accepted = n.ekf_accepted.get();

@@ -10,6 +10,7 @@ use fusion::driver::synthetic::{
 use fusion::driver::{spawn_driver_thread, truth_time, SensorDriver};
 use fusion::node::{
     Estimate, FusionNode, NodeConfig, NodeError, ProjectionSpec, SyncPolicy, Wakeup,
+    DEFAULT_FUSE_SLICE_POINTS,
 };
 use fusion::rt::RtConfig;
 use fusion::synth::odometry_sample;
@@ -185,6 +186,15 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
     );
     assert_eq!(t.header.streams.len(), 4);
     assert_eq!(t.header.fusion_policy, report.rt.policy.as_str());
+    assert_eq!(
+        t.header.fuse_slice_points,
+        Some(DEFAULT_FUSE_SLICE_POINTS as u64),
+        "the header notes the slicing"
+    );
+    assert!(
+        s.fuse_slices > s.sets_fused && s.fuse_slice_max_ns > 0,
+        "{s}"
+    );
     let fifo = report.rt.is_fifo();
     assert!(t
         .records
@@ -565,6 +575,13 @@ fn bad_configurations_are_refused_with_a_clear_message() {
                 ..base.clone()
             },
             "age penalty",
+        ),
+        (
+            NodeConfig {
+                fuse_slice_points: 0,
+                ..base.clone()
+            },
+            "fuse_slice_points",
         ),
     ];
     for (cfg, expect) in cases {

@@ -1,5 +1,6 @@
 //! Steady-state proof: after warm-up, the drivers' hand-off (loan, fill in place, stamp, publish) and
-//! the fusion thread's loop (wait, receive, validate, sync, project, release, stats and trace pushes)
+//! the fusion thread's loop (wait, receive, validate, sync, project in slices with the other inputs
+//! served between two, release, stats and trace pushes)
 //! perform ZERO heap allocations and take ZERO minor page faults — counted per thread by a counting
 //! global allocator and `getrusage(RUSAGE_THREAD)`, over real shared-memory channels between real
 //! threads, under SCHED_FIFO where the host permits it.
@@ -148,6 +149,10 @@ fn drivers_and_fusion_thread_are_allocation_and_fault_free_after_warmup() {
             max_wait: Duration::from_millis(10),
         },
         projection: Some(ProjectionSpec::synthetic(&cam_cfg)),
+        // Per set: 3 slices clearing the 160×120 depth image, 13 projecting the 3 200 points, 3
+        // copying the image and 13 colouring the cloud for the MCAP writer (when it has a free
+        // buffer), and the last; IMU and odometry are served between two.
+        fuse_slice_points: 256,
         depth_output: Some(names[4].clone()),
         trace_path: Some(trace.clone()),
         // The MCAP tap (pool copy and queue push) is on the fusion thread too.
@@ -192,6 +197,12 @@ fn drivers_and_fusion_thread_are_allocation_and_fault_free_after_warmup() {
         s.streams[2].received
     );
     assert_eq!(s.fuse_errors, 0);
+    assert!(
+        s.fuse_slices >= 17 * s.sets_fused,
+        "{} sets fused in only {} slices",
+        s.sets_fused,
+        s.fuse_slices
+    );
     assert_eq!(
         s.steady_allocations, 0,
         "the fusion thread allocated after warm-up"

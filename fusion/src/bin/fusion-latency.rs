@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo run --release -p fusion --bin fusion-latency -- [--seconds 10] [--stress 2] [--cpu 1]
-//!     [--width 1920] [--height 1080] [--points 120000] [--imu-rate 400]
+//!     [--width 1920] [--height 1080] [--points 120000] [--imu-rate 400] [--slice 8192]
 //! ```
 //! Target: SCHED_FIFO max ≤ 1/5 of SCHED_OTHER max.
 //!
@@ -36,6 +36,8 @@ fn main() {
             "--height" => a.height = x as u32,
             "--points" => a.points = x as usize,
             "--imu-rate" => a.imu_rate = x,
+            // Points per slice of a pair's fusion; a number above the scan size fuses in one piece.
+            "--slice" => a.fuse_slice_points = x as usize,
             other => {
                 eprintln!("fusion-latency: unknown option {other}");
                 std::process::exit(2)

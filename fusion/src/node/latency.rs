@@ -51,6 +51,8 @@ pub struct LatencyBenchConfig {
     pub points: usize,
     /// IMU rate (Hz).
     pub imu_rate: f64,
+    /// Points per slice of a pair's fusion ([`NodeConfig::fuse_slice_points`]).
+    pub fuse_slice_points: usize,
     /// The binary that runs a driver process, and the arguments before the driver's own
     /// (`fusion-latency --driver`): it must hand the rest to
     /// [`super::driver_process::driver_main`].
@@ -69,6 +71,7 @@ impl Default for LatencyBenchConfig {
             height: 1080,
             points: 120_000,
             imu_rate: 400.0,
+            fuse_slice_points: crate::node::DEFAULT_FUSE_SLICE_POINTS,
             driver_command: (
                 std::env::current_exe().unwrap_or_default(),
                 vec!["--driver".into()],
@@ -268,6 +271,7 @@ fn phase(
             max_wait: Duration::from_millis(20),
         },
         projection: Some(ProjectionSpec::synthetic(&cam)),
+        fuse_slice_points: a.fuse_slice_points,
         warmup: Duration::from_secs(1),
         ..NodeConfig::demo()
     };
@@ -340,8 +344,11 @@ fn table(f: &mut fmt::Formatter<'_>, s: &StatsSnapshot, label: &str) -> fmt::Res
     }
     writeln!(
         f,
-        "  sets fused {}, stats lost {}",
-        s.sets_fused, s.stats_lost
+        "  sets fused {} in {} slices (longest {:.3} ms), stats lost {}",
+        s.sets_fused,
+        s.fuse_slices,
+        ms(s.fuse_slice_max_ns),
+        s.stats_lost
     )
 }
 
@@ -353,6 +360,11 @@ impl fmt::Display for LatencyBenchReport {
             "camera {}x{} rgb8 @30 Hz, LiDAR {} points @10 Hz, IMU @{} Hz, odometry @50 Hz, each driver \
              its own process; {} s per phase; load: {}",
             c.width, c.height, c.points, c.imu_rate, c.seconds, self.load
+        )?;
+        writeln!(
+            f,
+            "pairs fused in slices of {} points, the other inputs served between two",
+            c.fuse_slice_points
         )?;
         table(f, &self.other, "SCHED_OTHER")?;
         table(f, &self.fifo, "SCHED_FIFO")?;

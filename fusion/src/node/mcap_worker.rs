@@ -1,7 +1,8 @@
 //! Fused results to an MCAP file, off the real-time thread.
 //!
 //! The fusion thread copies each depth image and each coloured cloud into a buffer from a
-//! pre-allocated pool (or writes the cloud straight into one) and pushes it, and each EKF estimate,
+//! pre-allocated pool (or writes the cloud straight into one; a slice at a time, see
+//! [`crate::projection::BULK_BYTES_PER_POINT`]) and pushes it, and each EKF estimate,
 //! into bounded `ArrayQueue`s ([`McapTap`]); when a pool is empty the result is counted as dropped,
 //! never waited for. A worker thread writes them with [`McapOutput`] (`/fusion/depth` as
 //! `sensor_msgs/msg/Image` 32FC1, `/fusion/cloud` as `sensor_msgs/msg/PointCloud2` with x, y, z
@@ -73,73 +74,60 @@ impl McapTap {
         }
     }
 
-    /// Lets `fill` write a coloured cloud (layout [`COLOURED_POINT_STEP`]) straight into a pool
-    /// buffer and queues the points it reports. Never blocks or allocates. No free buffer: counted
-    /// as dropped, `fill` not called, `Ok(())`. `fill`'s error: the buffer goes back, the error is
-    /// returned.
-    pub fn fill_cloud<E>(
-        &self,
-        stamp_ns: u64,
-        fill: impl FnOnce(&mut [u8]) -> Result<usize, E>,
-    ) -> Result<(), E> {
-        let Some(mut b) = self.cloud_free.pop() else {
-            self.dropped.inc();
-            return Ok(());
-        };
-        match fill(&mut b) {
-            Ok(n) if n.saturating_mul(COLOURED_POINT_STEP) <= b.len() => {
-                // Cannot be full: the pool holds as many buffers as the queue has slots.
-                if let Err((_, _, b)) = self.cloud_full.push((stamp_ns, n, b)) {
-                    let _ = self.cloud_free.push(b);
-                    self.dropped.inc();
-                }
-                Ok(())
-            }
-            Ok(_) => {
-                let _ = self.cloud_free.push(b);
-                self.dropped.inc();
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.cloud_free.push(b);
-                Err(e)
-            }
-        }
-    }
-
-    /// Copies a coloured cloud of `points` points (layout [`COLOURED_POINT_STEP`]) into a pool
-    /// buffer and queues it. Never blocks or allocates; a cloud larger than a buffer is dropped.
-    pub fn offer_cloud(&self, stamp_ns: u64, points: usize, bytes: &[u8]) {
-        let len = points.saturating_mul(COLOURED_POINT_STEP);
-        let copied = self.fill_cloud(stamp_ns, |b| match (b.get_mut(..len), bytes.get(..len)) {
-            (Some(dst), Some(src)) => {
-                dst.copy_from_slice(src);
-                Ok(points)
-            }
-            _ => Err(()),
-        });
-        if copied.is_err() {
-            self.dropped.inc();
-        }
-    }
-
-    /// Copies a depth image into a pool buffer and queues it. Never blocks or allocates.
-    pub fn offer_depth(&self, stamp_ns: u64, depth: &[f32]) {
+    /// A free depth buffer of `n_px` pixels to write an image into (then [`Self::queue_depth`]).
+    /// Never blocks or allocates. No free buffer of that size: counted as dropped, `None`.
+    pub fn take_depth(&self, n_px: usize) -> Option<Box<[f32]>> {
         match self.free.pop() {
-            Some(mut b) if b.len() == depth.len() => {
-                b.copy_from_slice(depth);
-                // Cannot be full: the pool holds as many buffers as the queue has slots.
-                if let Err((_, b)) = self.full.push((stamp_ns, b)) {
-                    let _ = self.free.push(b);
-                    self.dropped.inc();
-                }
-            }
+            Some(b) if b.len() == n_px => Some(b),
             Some(b) => {
                 let _ = self.free.push(b);
                 self.dropped.inc();
+                None
             }
-            None => self.dropped.inc(),
+            None => {
+                self.dropped.inc();
+                None
+            }
         }
+    }
+
+    /// Queues a depth image (a buffer from [`Self::take_depth`]) for the writer. Never blocks or
+    /// allocates.
+    pub fn queue_depth(&self, stamp_ns: u64, buf: Box<[f32]>) {
+        // Cannot be full: the pool holds as many buffers as the queue has slots.
+        if let Err((_, b)) = self.full.push((stamp_ns, buf)) {
+            let _ = self.free.push(b);
+            self.dropped.inc();
+        }
+    }
+
+    /// A free cloud buffer to write a coloured cloud into (layout [`COLOURED_POINT_STEP`]; then
+    /// [`Self::queue_cloud`] or [`Self::return_cloud`]). Never blocks or allocates. No free buffer:
+    /// counted as dropped, `None`.
+    pub fn take_cloud(&self) -> Option<Box<[u8]>> {
+        let b = self.cloud_free.pop();
+        if b.is_none() {
+            self.dropped.inc();
+        }
+        b
+    }
+
+    /// Queues the first `points` coloured points of `buf` (from [`Self::take_cloud`]) for the
+    /// writer; more points than the buffer holds are counted as dropped. Never blocks or allocates.
+    pub fn queue_cloud(&self, stamp_ns: u64, points: usize, buf: Box<[u8]>) {
+        if points.saturating_mul(COLOURED_POINT_STEP) > buf.len() {
+            self.return_cloud(buf);
+            self.dropped.inc();
+        } else if let Err((_, _, b)) = self.cloud_full.push((stamp_ns, points, buf)) {
+            // Cannot be full: the pool holds as many buffers as the queue has slots.
+            self.return_cloud(b);
+            self.dropped.inc();
+        }
+    }
+
+    /// Gives back a cloud buffer from [`Self::take_cloud`] unused.
+    pub fn return_cloud(&self, buf: Box<[u8]>) {
+        let _ = self.cloud_free.push(buf);
     }
 
     /// Queues an estimate. Never blocks or allocates.
