@@ -185,6 +185,23 @@ fn bad_configs_name_file_line_column_and_what_was_expected() {
 }
 
 #[test]
+fn a_projection_slice_of_zero_points_is_refused() {
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/demo.toml"
+    ))
+    .unwrap();
+    let old = "slice_points = 8192";
+    assert!(demo.contains(old), "the demo sets slice_points");
+    let (code, _, stderr) = check(&demo.replacen(old, "slice_points = 0", 1));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(":16: expected slice_points of at least 1, found 0"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_node_output_channel_must_hold_one_output_sample() {
     let demo = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

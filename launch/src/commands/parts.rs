@@ -380,6 +380,9 @@ pub fn node_config(cfg: &Config, prefix: &str) -> anyhow::Result<NodeConfig> {
         nc.depth_output = p.output.as_ref().map(full);
         nc.cloud_output = p.cloud_output.as_ref().map(full);
         nc.cloud_output_points = crate::config::cloud_output_points(d, p);
+        if let Some(sp) = &p.slice_points {
+            nc.fuse_slice_points = *sp.get_ref() as usize;
+        }
     }
     nc.odometry_output = n.ekf.as_ref().and_then(|e| e.output.as_ref()).map(full);
     // Output channels the config declares get its geometry (what `config check` counted).

@@ -362,6 +362,10 @@ pub struct Projection {
     /// Most points of a scan the coloured cloud channel holds (default: the LiDAR driver's
     /// `points_per_scan`, a VLP-16 rotation, else 120000); larger scans are counted, not published.
     pub cloud_output_points: Option<Spanned<u32>>,
+    /// Points projected in one slice of a pair's fusion; between slices the fusion thread serves
+    /// the other streams (IMU, odometry). Smaller: lower latency for them, a little more overhead.
+    /// Default 8192 (well under a millisecond here).
+    pub slice_points: Option<Spanned<u32>>,
 }
 
 /// `[node.ekf]`: EKF over IMU and odometry.

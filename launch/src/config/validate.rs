@@ -507,6 +507,9 @@ fn check_node(c: &mut Checker, dep: &Deployment, channels: &BTreeMap<&str, &Chan
             .map(|d| *d.kind.get_ref())
     };
     if let Some(p) = &n.projection {
+        if let Some(sp) = p.slice_points.as_ref().filter(|s| *s.get_ref() == 0) {
+            c.at(sp, "expected slice_points of at least 1, found 0");
+        }
         need_in_node(c, &p.camera, "node.projection.camera");
         need_in_node(c, &p.lidar, "node.projection.lidar");
         if matches!(kind_of(&p.camera), Some(k) if k != DriverKind::SyntheticCamera && k != DriverKind::McapReplay)
