@@ -2,16 +2,22 @@
 //! topics (egress).
 //!
 //! # Payload format in a channel
-//! One chunk holds one **complete serialized ROS 2 message: the 4-byte CDR encapsulation header
-//! followed by the CDR body**, byte for byte as it crossed the wire (ingest) or as it will
-//! (egress). The descriptor's `user` word carries the DDS sequence number of the sample (ingest)
-//! and `sensor_time` the time the gateway received it (`CLOCK_MONOTONIC` ns). A consumer decodes
-//! with `rtfuse_msgs::cdr::decode::<T>(sample.payload())`, or hands the bytes on unchanged (MCAP
-//! `cdr` message encoding is the same format). Keeping CDR rather than a Rust layout means no
-//! re-encoding on either side and no unsafe casts of shared memory.
+//! By default ([`RawCdrCodec`]) one chunk holds one **complete serialized ROS 2 message: the
+//! 4-byte CDR encapsulation header followed by the CDR body**, byte for byte as it crossed the
+//! wire (ingest) or as it will (egress). The descriptor's `user` word carries the DDS sequence
+//! number of the sample (ingest) and `sensor_time` the time the gateway received it
+//! (`CLOCK_MONOTONIC` ns). A consumer decodes with `rtfuse_msgs::cdr::decode::<T>(sample.payload())`,
+//! or hands the bytes on unchanged (MCAP `cdr` message encoding is the same format). Keeping CDR
+//! rather than a Rust layout means no re-encoding on either side and no unsafe casts of shared
+//! memory.
 //!
-//! Every payload is validated against its declared type before it is forwarded (both
-//! directions): malformed CDR, oversize messages, a channel publisher that vanishes and QoS
+//! A bridge whose channel uses another layout gets its own [`PayloadCodec`] through
+//! [`Gateway::start_with_codecs`] (rtfuse's launcher does this for the fusion node's streams and
+//! outputs and for driver channels); header stamps then map onto sensor times by the gateway's
+//! [`ClockMap`] (see [`crate::codec`]).
+//!
+//! Every payload is validated before it is forwarded (both directions): malformed CDR, samples
+//! the codec cannot convert, oversize messages, a channel publisher that vanishes and QoS
 //! mismatches are counted in [`BridgeStats`] and logged, never a panic.
 //!
 //! One thread per bridge; [`run`] returns when `stop` is set.
@@ -25,11 +31,12 @@ use ros2_client::dds::rustdds::DomainParticipant;
 use serde::{Deserialize, Serialize};
 use shm_transport::{ChannelConfig, OverflowPolicy, Publisher, ReceiveError, Subscriber};
 
+use crate::codec::{ClockMap, CodecError, IngestMsg, PayloadCodec, RawCdrCodec};
 use crate::error::PluginError;
-use crate::known::{self, Validator};
+use crate::known;
 use crate::names;
 use crate::qos::QosConfig;
-use crate::raw::{RawCdr, RawReader, RawWriter};
+use crate::raw::{RawReader, RawWriter};
 
 /// Direction of a bridge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,8 +135,14 @@ pub struct BridgeStats {
     pub forwarded: u64,
     /// Bytes forwarded (complete payloads).
     pub bytes: u64,
-    /// Payloads that failed validation (malformed CDR, wrong type, big-endian egress).
+    /// The bridge's payload codec ([`PayloadCodec::name`]).
+    pub codec: String,
+    /// Payloads that failed validation (malformed CDR, wrong type, a channel sample that is not
+    /// what its layout says).
     pub malformed: u64,
+    /// Well-formed messages or samples the codec could not convert (see
+    /// [`CodecError::Unconvertible`]).
+    pub unconvertible: u64,
     /// Messages larger than the channel's chunks (ingest).
     pub oversize: u64,
     /// Messages dropped because no chunk was free (ingest: the consumer holds them all).
@@ -158,6 +171,7 @@ pub struct Gateway {
     stop: Arc<AtomicBool>,
     stats: Vec<Arc<Mutex<BridgeStats>>>,
     threads: Vec<(String, JoinHandle<()>)>,
+    clock: ClockMap,
     // Keeps the DDS participant (and its discovery) alive as long as the gateway.
     _context: ros2_client::Context,
 }
@@ -189,15 +203,41 @@ pub struct Gateway {
 /// # Ok::<(), ros2_plugin::gateway::GatewayError>(())
 /// ```
 pub fn run(cfg: &GatewayConfig, stop: &AtomicBool) -> Result<GatewayStats, GatewayError> {
-    let gateway = Gateway::start(cfg)?;
+    run_with_codecs(cfg, stop, |_, _| None)
+}
+
+/// [`run`] with a codec per bridge (see [`Gateway::start_with_codecs`]).
+///
+/// # Errors
+/// As [`run`].
+///
+/// # Examples
+/// ```no_run
+/// use std::sync::atomic::AtomicBool;
+/// use std::sync::Arc;
+/// use ros2_plugin::codec::{PayloadCodec, RawCdrCodec};
+/// use ros2_plugin::gateway::{run_with_codecs, GatewayConfig};
+/// let cfg: GatewayConfig = Default::default();
+/// // Every bridge on the default codec, spelled out.
+/// let stats = run_with_codecs(&cfg, &AtomicBool::new(false), |_, b| {
+///     RawCdrCodec::for_type(&b.ros_type).map(|c| Arc::new(c) as Arc<dyn PayloadCodec>)
+/// })?;
+/// # Ok::<(), ros2_plugin::gateway::GatewayError>(())
+/// ```
+pub fn run_with_codecs(
+    cfg: &GatewayConfig,
+    stop: &AtomicBool,
+    codec_for: impl FnMut(usize, &BridgeConfig) -> Option<Arc<dyn PayloadCodec>>,
+) -> Result<GatewayStats, GatewayError> {
+    let gateway = Gateway::start_with_codecs(cfg, codec_for)?;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
     }
     gateway.stop()
 }
 
-fn validate(cfg: &GatewayConfig) -> Result<Vec<Validator>, GatewayError> {
-    let mut validators = Vec::new();
+fn validate(cfg: &GatewayConfig) -> Result<Vec<RawCdrCodec>, GatewayError> {
+    let mut codecs = Vec::new();
     for (index, b) in cfg.bridges.iter().enumerate() {
         let err = |source| GatewayError::Bridge {
             index,
@@ -208,13 +248,13 @@ fn validate(cfg: &GatewayConfig) -> Result<Vec<Validator>, GatewayError> {
         names::dds_type_name(&b.ros_type).map_err(|e| err(e.into()))?;
         shm_transport::validate_name(&b.channel)
             .map_err(|e| err(PluginError::Shm(b.channel.clone(), e.to_string())))?;
-        let v = known::validator(&b.ros_type).ok_or_else(|| {
+        let codec = RawCdrCodec::for_type(&b.ros_type).ok_or_else(|| {
             err(PluginError::UnknownType(
                 b.ros_type.clone(),
                 known::known_list(),
             ))
         })?;
-        validators.push(v);
+        codecs.push(codec);
         for (j, other) in cfg.bridges[..index].iter().enumerate() {
             if other.channel == b.channel {
                 return Err(GatewayError::Duplicate(
@@ -232,7 +272,7 @@ fn validate(cfg: &GatewayConfig) -> Result<Vec<Validator>, GatewayError> {
             }
         }
     }
-    Ok(validators)
+    Ok(codecs)
 }
 
 impl Gateway {
@@ -242,21 +282,59 @@ impl Gateway {
     /// As [`run`]. A bridge whose endpoints cannot be created reports it in its
     /// [`BridgeStats::last_error`] and stops; the others keep running.
     pub fn start(cfg: &GatewayConfig) -> Result<Gateway, GatewayError> {
-        let validators = validate(cfg)?;
+        Self::start_with_codecs(cfg, |_, _| None)
+    }
+
+    /// As [`Gateway::start`], with the codec of each bridge chosen by `codec_for(index, bridge)`
+    /// (called once per bridge, after the configuration was validated): `Some` for a channel in
+    /// another layout than raw CDR, `None` for the default [`RawCdrCodec`]. The codec lives
+    /// beside the configuration, not in it: [`GatewayConfig`] stays plain data that serializes.
+    ///
+    /// # Errors
+    /// As [`run`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use ros2_plugin::codec::{PayloadCodec, RawCdrCodec};
+    /// use ros2_plugin::gateway::{Gateway, GatewayConfig};
+    /// let cfg: GatewayConfig = Default::default();
+    /// let raw = RawCdrCodec::for_type("sensor_msgs/msg/Imu").unwrap();
+    /// let gw = Gateway::start_with_codecs(&cfg, |_, b| {
+    ///     (b.channel == "imu").then(|| Arc::new(raw) as Arc<dyn PayloadCodec>)
+    /// })?;
+    /// let stats = gw.stop()?;
+    /// # Ok::<(), ros2_plugin::gateway::GatewayError>(())
+    /// ```
+    pub fn start_with_codecs(
+        cfg: &GatewayConfig,
+        mut codec_for: impl FnMut(usize, &BridgeConfig) -> Option<Arc<dyn PayloadCodec>>,
+    ) -> Result<Gateway, GatewayError> {
+        let raw = validate(cfg)?;
+        let codecs: Vec<Arc<dyn PayloadCodec>> = cfg
+            .bridges
+            .iter()
+            .zip(raw)
+            .enumerate()
+            .map(|(i, (b, raw))| codec_for(i, b).unwrap_or_else(|| Arc::new(raw)))
+            .collect();
+        let clock = ClockMap::now();
         let context = crate::context::new_context(cfg.domain_id)?;
         let participant = context.domain_participant();
         let stop = Arc::new(AtomicBool::new(false));
         let mut stats = Vec::new();
         let mut threads = Vec::new();
-        for (b, v) in cfg.bridges.iter().zip(validators) {
+        for (b, codec) in cfg.bridges.iter().zip(codecs) {
             let s = Arc::new(Mutex::new(BridgeStats {
                 ros_topic: b.ros_topic.clone(),
                 channel: b.channel.clone(),
+                codec: codec.name().to_owned(),
                 ..BridgeStats::default()
             }));
             let bridge = Bridge {
                 cfg: b.clone(),
-                validator: v,
+                codec,
+                clock,
                 stats: s.clone(),
                 stop: stop.clone(),
             };
@@ -272,8 +350,14 @@ impl Gateway {
             stop,
             stats,
             threads,
+            clock,
             _context: context,
         })
+    }
+
+    /// The clock map every bridge of this gateway uses (fixed at start).
+    pub fn clock(&self) -> ClockMap {
+        self.clock
     }
 
     /// A snapshot of the counters.
@@ -315,7 +399,8 @@ impl Gateway {
 
 struct Bridge {
     cfg: BridgeConfig,
-    validator: Validator,
+    codec: Arc<dyn PayloadCodec>,
+    clock: ClockMap,
     stats: Arc<Mutex<BridgeStats>>,
     stop: Arc<AtomicBool>,
 }
@@ -349,6 +434,7 @@ impl Bridge {
             chunk_count: c.chunk_count,
             ring_depth: ring_depth_for(c.chunk_count),
             overflow: OverflowPolicy::KeepLast,
+            user_header_size: self.codec.user_header_size(),
             ..ChannelConfig::default()
         };
         let mut publisher = match Publisher::create(&c.channel, &channel_cfg) {
@@ -378,23 +464,6 @@ impl Bridge {
             let n = sample.data.payload_len();
             scratch.resize(n, 0);
             let _ = sample.data.write_payload(&mut scratch);
-            if let Err(e) = (self.validator)(&scratch) {
-                self.update(|s| s.malformed += 1);
-                self.fail(format!(
-                    "malformed {} from {:?}: {e}",
-                    c.ros_type, sample.writer
-                ));
-                continue;
-            }
-            if n > publisher.chunk_size() {
-                self.update(|s| s.oversize += 1);
-                self.fail(format!(
-                    "{n}-byte message does not fit the {}-byte chunks of {}",
-                    publisher.chunk_size(),
-                    c.channel
-                ));
-                continue;
-            }
             let mut chunk = match publisher.loan() {
                 Ok(chunk) => chunk,
                 Err(e) => {
@@ -403,14 +472,25 @@ impl Bridge {
                     continue;
                 }
             };
-            chunk.payload_mut()[..n].copy_from_slice(&scratch);
-            chunk.set_len(n);
-            chunk.set_sensor_time(shm_transport::now_ns());
-            chunk.set_user(sample.sequence_number as u64);
+            let msg = IngestMsg {
+                cdr: &scratch,
+                sequence_number: sample.sequence_number,
+                received_ns: shm_transport::now_ns(),
+                clock: self.clock,
+            };
+            let len = match self.codec.ingest(&msg, &mut chunk) {
+                Ok(len) => len,
+                Err(e) => {
+                    // The chunk goes back unpublished when it drops.
+                    drop(chunk);
+                    self.refused(&e, &format!("{} from {:?}", c.ros_type, sample.writer));
+                    continue;
+                }
+            };
             match chunk.publish() {
                 Ok(_) => self.update(|s| {
                     s.forwarded += 1;
-                    s.bytes += n as u64;
+                    s.bytes += len as u64;
                 }),
                 Err(e) => {
                     let msg = format!("publish to {} failed: {e}", c.channel);
@@ -436,7 +516,7 @@ impl Bridge {
                 last_events = Instant::now();
             }
             let Some(sub) = subscriber.as_mut() else {
-                match Subscriber::open(&c.channel) {
+                match self.codec.open(&c.channel) {
                     Ok(s) => {
                         subscriber = Some(s);
                         reported_missing = false;
@@ -465,12 +545,11 @@ impl Bridge {
                     continue;
                 }
             };
-            let payload = sample.payload();
-            let raw = match (self.validator)(payload).and_then(|()| RawCdr::from_payload(payload)) {
+            let raw = match self.codec.egress(&sample, self.clock) {
                 Ok(raw) => raw,
                 Err(e) => {
-                    self.update(|s| s.malformed += 1);
-                    self.fail(format!("malformed {} in {}: {e}", c.ros_type, c.channel));
+                    drop(sample);
+                    self.refused(&e, &format!("{} in {}", c.ros_type, c.channel));
                     continue;
                 }
             };
@@ -487,6 +566,16 @@ impl Bridge {
                 }
             }
         }
+    }
+
+    /// Counts and logs a message or sample the codec refused (`what`: which and where from).
+    fn refused(&self, e: &CodecError, what: &str) {
+        self.update(|s| match e {
+            CodecError::Oversize { .. } => s.oversize += 1,
+            CodecError::Unconvertible(_) => s.unconvertible += 1,
+            _ => s.malformed += 1,
+        });
+        self.fail(format!("{what}: {e} ({} codec)", self.codec.name()));
     }
 
     fn note_events(&self, events: crate::raw::EndpointEvents) {

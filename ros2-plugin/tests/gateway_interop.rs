@@ -15,7 +15,7 @@ use rtfuse_msgs::geometry_msgs::*;
 use rtfuse_msgs::nav_msgs::Odometry;
 use rtfuse_msgs::sensor_msgs::{Image, Imu, PointCloud2, PointField};
 use rtfuse_msgs::std_msgs::Header;
-use shm_transport::{ChannelConfig, Publisher, Subscriber};
+use shm_transport::{ChannelConfig, Publisher};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -36,25 +36,6 @@ fn bridge(
         // 16 chunks: rings of 8, so a consumer that reads after a burst of 5 loses nothing.
         chunk_count: 16,
     }
-}
-
-/// Lets a `--wait-go` Cyclone publisher start once the gateway's reader (bridge `index`) has
-/// matched it too: under volatile durability a sample written before both sides matched is
-/// legitimately lost.
-fn go_when_matched(gw: &Gateway, index: usize, peer: &mut Peer) {
-    wait_for(LONG, || {
-        (gw.stats().bridges[index].matched >= 1).then_some(())
-    })
-    .expect("the gateway's reader never matched the Cyclone writer");
-    // The remote writer may be a newcomer beside a stale (killed) one: give its matching the
-    // few milliseconds it takes on our side.
-    std::thread::sleep(Duration::from_millis(300));
-    peer.go();
-}
-
-fn open_channel(name: &str) -> Subscriber {
-    wait_for(LONG, || Subscriber::open(name).ok())
-        .unwrap_or_else(|| panic!("the gateway never created channel {name}"))
 }
 
 #[test]
@@ -83,8 +64,8 @@ fn cyclone_imu_and_large_image_arrive_in_rtfuse_channels_intact() {
         ],
     })
     .expect("gateway starts");
-    let mut imu_sub = open_channel(&imu_ch);
-    let mut img_sub = open_channel(&img_ch);
+    let mut imu_sub = open_channel(&imu_ch, LONG);
+    let mut img_sub = open_channel(&img_ch, LONG);
     let mut imu_peer = Peer::cyclone(
         "pub",
         domain,
@@ -111,8 +92,8 @@ fn cyclone_imu_and_large_image_arrive_in_rtfuse_channels_intact() {
     );
     imu_peer.wait_matched(LONG);
     img_peer.wait_matched(LONG);
-    go_when_matched(&gw, 0, &mut imu_peer);
-    go_when_matched(&gw, 1, &mut img_peer);
+    go_when_matched(&gw, 0, &mut imu_peer, LONG);
+    go_when_matched(&gw, 1, &mut img_peer, LONG);
 
     // IMU: every field as Cyclone sent it.
     let sent = imu_peer.records(5, LONG);
@@ -406,7 +387,7 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
         ],
     })
     .expect("gateway starts");
-    let mut in_sub = open_channel(&in_ch);
+    let mut in_sub = open_channel(&in_ch, LONG);
 
     // Ingest: a hostile peer publishes another layout under the Imu type name, then vanishes.
     let mut bogus = Peer::cyclone(
@@ -417,7 +398,7 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
         &["--count", "3", "--wait-go"],
     );
     bogus.wait_matched(LONG);
-    go_when_matched(&gw, 0, &mut bogus);
+    go_when_matched(&gw, 0, &mut bogus, LONG);
     assert_eq!(bogus.records(3, LONG).len(), 3);
     wait_for(LONG, || {
         (gw.stats().bridges[0].malformed >= 3).then_some(())
@@ -437,7 +418,7 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
         &["--count", "2", "--wait-go"],
     );
     good.wait_matched(LONG);
-    go_when_matched(&gw, 0, &mut good);
+    go_when_matched(&gw, 0, &mut good, LONG);
     assert_eq!(good.records(2, LONG).len(), 2);
     for _ in 0..2 {
         let s = in_sub

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ros2_plugin::gateway::Gateway;
+use shm_transport::Subscriber;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A DDS domain id no other test (thread or process) of this run uses: derived from the pid and
@@ -36,8 +39,13 @@ pub fn watchdog(limit: Duration, name: &'static str) -> mpsc::Sender<()> {
     tx
 }
 
+/// The peer script, found from any crate of the workspace (launch's tests include this module).
 fn peer_script() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer/cyclone_peer.py").to_owned()
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ros2-plugin/tests/peer/cyclone_peer.py"
+    )
+    .to_owned()
 }
 
 /// Fails with the exact install line if the Cyclone DDS Python package is missing.
@@ -154,6 +162,26 @@ impl Drop for Peer {
     }
 }
 
+/// Lets a `--wait-go` Cyclone publisher start once the gateway's reader (bridge `index`) has
+/// matched it too: under volatile durability a sample written before both sides matched is
+/// legitimately lost.
+pub fn go_when_matched(gw: &Gateway, index: usize, peer: &mut Peer, timeout: Duration) {
+    wait_for(timeout, || {
+        (gw.stats().bridges[index].matched >= 1).then_some(())
+    })
+    .expect("the gateway's reader never matched the Cyclone writer");
+    // The remote writer may be a newcomer beside a stale (killed) one: give its matching the
+    // few milliseconds it takes on our side.
+    std::thread::sleep(Duration::from_millis(300));
+    peer.go();
+}
+
+/// Opens channel `name` once the gateway has created it.
+pub fn open_channel(name: &str, timeout: Duration) -> Subscriber {
+    wait_for(timeout, || Subscriber::open(name).ok())
+        .unwrap_or_else(|| panic!("the gateway never created channel {name}"))
+}
+
 /// Polls `f` until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
@@ -168,12 +196,17 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
-/// The data bytes the peer generates for message `i` of an image of `size` bytes
+/// The data bytes the peer generates for message `i` of a mono16 image of `size` bytes
 /// (mirrors `make_message` in cyclone_peer.py).
 pub fn peer_image_bytes(i: usize, size: usize) -> (u32, u32, Vec<u8>) {
+    peer_image_bytes_with(i, size, 2)
+}
+
+/// As [`peer_image_bytes`] for `bytes_per_pixel` (1 mono8, 2 mono16, 3 rgb8: `--encoding`).
+pub fn peer_image_bytes_with(i: usize, size: usize, bytes_per_pixel: usize) -> (u32, u32, Vec<u8>) {
     let width = 1280usize;
-    let height = (size / (width * 2)).max(1);
-    let n = width * 2 * height;
+    let height = (size / (width * bytes_per_pixel)).max(1);
+    let n = width * bytes_per_pixel * height;
     let data = (0..n).map(|k| (((k % 256) * 7 + i) & 0xff) as u8).collect();
     (width as u32, height as u32, data)
 }

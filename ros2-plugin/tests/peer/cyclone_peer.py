@@ -4,12 +4,16 @@ It uses the message types of rtfuse-msgs' oracle (written from the ROS 2 .msg fi
 DDS names (`rt/<topic>`, `pkg::msg::dds_::Type_`) and plain CDR (XCDR1) like every ROS 2 RMW.
 
   pub  --domain D --topic rt/imu --type sensor_msgs/msg/Imu --count N [--size BYTES] [--qos reliable|best_effort]
+       [--encoding mono16|mono8|rgb8] [--stamp fixed|now]
        [--wait-go]: waits until a subscription matches (and, with --wait-go, for "GO" on stdin),
        publishes N deterministic messages, prints one JSON line
-       per message {"seq": i, "crc32": <of data or of the CDR>, "value": <small messages only>}
+       per message {"seq": i, "crc32": <of data or of the CDR>, "value": <small messages only>,
+       "stamp": <the header stamp, large messages>}
   sub  --domain D --topic rt/odom --type nav_msgs/msg/Odometry --count N [--qos ...] [--timeout S]
        prints "MATCHED <n>" once a publication matched, then one JSON line per sample
        {"value": ..., "crc32": ...}, and "DONE" (or "TIMEOUT") at the end.
+Stamps are 1000 + i s (--stamp fixed, the default) or the system time at publication plus i ms
+(--stamp now, what a live ROS 2 driver does; "value" or "stamp" in the JSON say what was sent).
 Exit code 3 with a clear message if cyclonedds is missing.
 """
 import argparse
@@ -48,10 +52,17 @@ def qos(kind, depth):
     )
 
 
-def make_message(ros_type, i, size):
+BYTES_PER_PIXEL = {"mono8": 1, "mono16": 2, "rgb8": 3}
+
+
+def make_message(ros_type, i, size, encoding="mono16", stamp_now=False):
     """Deterministic message number i (data bytes of `size` for Image / PointCloud2)."""
     T = ros2_types
-    stamp = T.Time(sec=1000 + i, nanosec=i * 1000)
+    if stamp_now:
+        ns = time.time_ns() + i * 1_000_000
+        stamp = T.Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+    else:
+        stamp = T.Time(sec=1000 + i, nanosec=i * 1000)
     header = T.Header(stamp=stamp, frame_id="cyclone_%d" % i)
     if ros_type == "sensor_msgs/msg/Imu":
         return T.Imu(
@@ -65,11 +76,12 @@ def make_message(ros_type, i, size):
         )
     if ros_type == "sensor_msgs/msg/Image":
         width = 1280
-        height = max(1, size // (width * 2))
-        data = bytes((k * 7 + i) & 0xFF for k in range(256)) * (width * 2 * height // 256 + 1)
-        data = data[: width * 2 * height]
-        return T.Image(header=header, height=height, width=width, encoding="mono16",
-                       is_bigendian=0, step=width * 2, data=data)
+        bpp = BYTES_PER_PIXEL[encoding]
+        height = max(1, size // (width * bpp))
+        data = bytes((k * 7 + i) & 0xFF for k in range(256)) * (width * bpp * height // 256 + 1)
+        data = data[: width * bpp * height]
+        return T.Image(header=header, height=height, width=width, encoding=encoding,
+                       is_bigendian=0, step=width * bpp, data=data)
     raise SystemExit("cyclone_peer: no generator for %s" % ros_type)
 
 
@@ -102,6 +114,8 @@ def main():
     ap.add_argument("--depth", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=20.0)
     ap.add_argument("--period", type=float, default=0.02)
+    ap.add_argument("--encoding", choices=sorted(BYTES_PER_PIXEL), default="mono16")
+    ap.add_argument("--stamp", choices=["fixed", "now"], default="fixed")
     ap.add_argument("--wait-go", action="store_true",
                     help="after MATCHED, wait for a line GO on stdin (the other side matched too)")
     a = ap.parse_args()
@@ -131,11 +145,17 @@ def main():
         else:
             time.sleep(0.2)  # let the remote reader's matching complete on its side too
         for i in range(a.count):
-            msg = cls(x=i) if a.mode == "bogus" else make_message(a.type, i, a.size)
+            if a.mode == "bogus":
+                msg = cls(x=i)
+            else:
+                msg = make_message(a.type, i, a.size, a.encoding, a.stamp == "now")
             w.write(msg)
             rec = {"seq": i, "crc32": digest(msg)}
-            if a.size == 0 and a.mode == "pub":
-                rec["value"] = ros2_types.to_json(msg)
+            if a.mode == "pub":
+                if a.size == 0:
+                    rec["value"] = ros2_types.to_json(msg)
+                else:
+                    rec["stamp"] = ros2_types.to_json(msg.header.stamp)
             out.write(json.dumps(rec) + "\n")
             out.flush()
             time.sleep(a.period)
