@@ -4,13 +4,22 @@
 //! A stream's worst-case service time comes from `[node.timing.<stream>] service_us` where the
 //! config gives it, else from the largest `fusion end − fusion start` the traces observed for it
 //! (an observed figure, which the report names as such). With neither, no bound is claimed.
+//!
+//! The streams of `[node.sync]` share one fusion step per set (the projection): their service
+//! is the set's work, charged once per set where the streams are phase-locked (synthetic drivers
+//! tick on `CLOCK_MONOTONIC`; see `wcet::phase`) and to every member's sample otherwise. A
+//! phase-locked stream's least tick → "DMA complete" time is the smallest the traces observed
+//! (its render or fill time; 0 without traces) and its release window `jitter_us` wide; its
+//! arrival curve uses `jitter_us` or two periods, whichever is less, and two periods where
+//! `jitter_us` is not given (`wcet::phase::pacer_jitter_ns`).
 
 use crate::config::{Config, DriverKind, SchedPolicy, Wakeup};
 use anyhow::{bail, Context, Result};
 use rtfuse_trace::TraceReader;
 use std::path::Path;
-use wcet::bound::{AnalysisInput, FusionThreadSpec, StreamSpec};
+use wcet::bound::{AnalysisInput, FusionThreadSpec, StreamSpec, SyncSet};
 use wcet::calibrate::{CalibrateOptions, Calibration};
+use wcet::phase::Phase;
 
 /// Nominal rate of a node stream: `node.timing.<s>.rate_hz`, else the driver's `rate_hz`, else 10 Hz
 /// for a VLP-16 at 600 rpm.
@@ -34,25 +43,86 @@ pub fn rate_hz(cfg: &Config, stream: &str) -> Option<f64> {
     })
 }
 
+/// Every record of the stream named `stream`, over all traces.
+fn records_of<'a>(
+    traces: &'a [TraceReader],
+    stream: &'a str,
+) -> impl Iterator<Item = &'a rtfuse_trace::Record> + 'a {
+    traces.iter().flat_map(move |t| {
+        let id = t
+            .header
+            .streams
+            .iter()
+            .find(|s| s.name == stream)
+            .map(|s| s.id);
+        t.records.iter().filter(move |r| Some(r.stream) == id)
+    })
+}
+
 /// Largest observed fusion-thread work per stream name, in ns, over all traces.
 fn observed_service_ns(traces: &[TraceReader], stream: &str) -> Option<u64> {
-    traces
-        .iter()
-        .flat_map(|t| {
-            let id = t
-                .header
-                .streams
-                .iter()
-                .find(|s| s.name == stream)
-                .map(|s| s.id);
-            t.records.iter().filter(move |r| Some(r.stream) == id)
-        })
+    records_of(traces, stream)
         .filter_map(|r| {
             r.t_fuse_end_ns
                 .checked_sub(r.t_fuse_start_ns)
                 .filter(|_| r.t_fuse_start_ns > 0)
         })
         .max()
+}
+
+/// Least tick → "DMA complete" time the traces observed for a stream, in ns.
+fn observed_offset_ns(traces: &[TraceReader], stream: &str) -> Option<u64> {
+    records_of(traces, stream)
+        .filter(|r| r.t_sensor_ns > 0)
+        .filter_map(|r| r.t_dma_ns.checked_sub(r.t_sensor_ns))
+        .min()
+}
+
+/// Whether a driver stamps its samples on the ticks of fusion's `Pacer` (all synthetic drivers).
+fn tick_aligned(cfg: &Config, stream: &str) -> bool {
+    cfg.deployment.drivers.iter().any(|d| {
+        d.channel.get_ref() == stream
+            && matches!(
+                *d.kind.get_ref(),
+                DriverKind::SyntheticCamera
+                    | DriverKind::SyntheticLidar
+                    | DriverKind::SyntheticImu
+                    | DriverKind::SyntheticOdometry
+            )
+    })
+}
+
+/// The node's synchronised set, with its members' service moved into the set's work.
+fn sync_set(cfg: &Config, streams: &mut [StreamSpec], prefix: &str) -> Option<SyncSet> {
+    let sync = cfg.deployment.node.sync.as_ref()?;
+    let members: Vec<String> = sync
+        .streams
+        .iter()
+        .map(|m| format!("{prefix}{}", m.get_ref()))
+        .collect();
+    if members.len() < 2 || !members.iter().all(|m| streams.iter().any(|s| &s.name == m)) {
+        return None;
+    }
+    let mut service_ns = 0;
+    for s in streams.iter_mut().filter(|s| members.contains(&s.name)) {
+        // The traces stamp the set's fusion on every member: it is the set's work, not theirs.
+        service_ns = service_ns.max(s.service_ns);
+        s.service_ns = 0;
+    }
+    // Tick-aligned stamps of integer rates meet exactly at common ticks: ExactTime pairs only
+    // those, and so does ApproximateTime (a set of spread 0 is the smallest). The report checks
+    // every fused set against this.
+    let equal_stamps = sync.policy == crate::config::SyncPolicy::Exact
+        || streams
+            .iter()
+            .filter(|s| members.contains(&s.name))
+            .all(|s| s.phase.is_some());
+    Some(SyncSet {
+        name: members.join("+"),
+        members,
+        service_ns,
+        equal_stamps,
+    })
 }
 
 fn us_to_ns(us: f64) -> u64 {
@@ -132,10 +202,19 @@ pub fn input(cfg: &Config, traces: &[TraceReader], prefix: &str) -> Result<Analy
             .find(|x| x.channel.get_ref() == name)
             .and_then(crate::config::payload_bytes)
             .map_or(ch.chunk_size.get_ref().bytes(), |(b, _)| b);
+        let jitter_ns = us_to_ns(timing.jitter_us);
+        let tick_aligned = tick_aligned(cfg, name);
         streams.push(StreamSpec {
             name: format!("{prefix}{name}"),
             rate_hz: rate,
-            jitter_ns: us_to_ns(timing.jitter_us),
+            // A `Pacer`-driven stream never bunches more than a jitter of two periods allows,
+            // however late its driver runs: that, unless a smaller jitter is declared (0 is the
+            // key's default, never a real jitter of a driver that fills its samples).
+            jitter_ns: match (tick_aligned, jitter_ns) {
+                (false, j) => j,
+                (true, 0) => wcet::phase::pacer_jitter_ns((1e9 / rate).floor() as u64),
+                (true, j) => j.min(wcet::phase::pacer_jitter_ns((1e9 / rate).floor() as u64)),
+            },
             payload_bytes: payload,
             service_ns,
             delta_irq_ns: us_to_ns(timing.delta_irq_us),
@@ -143,8 +222,13 @@ pub fn input(cfg: &Config, traces: &[TraceReader], prefix: &str) -> Result<Analy
             gpu_delta_l_ns: gpu_delta_l_ns(cfg, name, payload, ch)?,
             ring_depth: u64::from(*ch.ring_depth.get_ref()),
             cache_lines: 2,
+            phase: tick_aligned.then(|| Phase {
+                offset_ns: observed_offset_ns(traces, &format!("{prefix}{name}")).unwrap_or(0),
+                jitter_ns,
+            }),
         });
     }
+    let sync_sets: Vec<SyncSet> = sync_set(cfg, &mut streams, prefix).into_iter().collect();
     let t = &d.node.thread;
     let isolated = crate::preflight::parse_cpu_list(
         std::fs::read_to_string("/sys/devices/system/cpu/isolated")
@@ -174,6 +258,7 @@ pub fn input(cfg: &Config, traces: &[TraceReader], prefix: &str) -> Result<Analy
             blocking_ns: 0,
         },
         other_rt_load: Vec::new(),
+        sync_sets,
     })
 }
 
@@ -264,5 +349,107 @@ mod gpu_chain_tests {
             .unwrap()
             .unwrap();
         assert!(forced >= dl, "forced bounce {forced} < chosen {dl}");
+    }
+}
+
+#[cfg(test)]
+mod sync_set_tests {
+    use super::*;
+    use wcet::bound::Method;
+    use wcet::calibrate::Stat;
+
+    fn config(text: &str, name: &str) -> Config {
+        Config {
+            deployment: Config::parse(text, name).expect("valid config"),
+            path: None,
+            text: text.to_string(),
+        }
+    }
+
+    fn stat(max_ns: u64) -> Stat {
+        Stat {
+            samples: 1000,
+            min_ns: max_ns / 4,
+            median_ns: max_ns / 2,
+            p99_ns: max_ns,
+            p9999_ns: max_ns,
+            max_ns,
+        }
+    }
+
+    #[test]
+    fn the_projection_pair_is_one_set_of_phase_locked_streams() {
+        let cfg = config(include_str!("../../examples/wcet-1m.toml"), "wcet-1m.toml");
+        let mut input = input(&cfg, &[], "p.").expect("every stream has a service time");
+        let names: Vec<&str> = input.streams.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["p.camera", "p.lidar", "p.imu", "p.odometry"]);
+        let set = &input.sync_sets[0];
+        assert_eq!(set.members, ["p.camera", "p.lidar"]);
+        // The projection is the set's work, not each member's.
+        assert_eq!(set.service_ns, 9_000_000);
+        assert!(set.equal_stamps);
+        assert_eq!(
+            (input.streams[0].service_ns, input.streams[1].service_ns),
+            (0, 0)
+        );
+        // Synthetic drivers are phase-locked; with no trace the offset is 0.
+        let cam = input.streams[0].phase.expect("camera is tick-aligned");
+        assert_eq!((cam.offset_ns, cam.jitter_ns), (0, 40_000_000));
+        // At 2.5 kHz a Pacer-driven stream counts with two periods of jitter, not the 5 ms given.
+        assert_eq!(input.streams[2].jitter_ns, 2 * 400_000 + 3);
+        assert_eq!(input.streams[2].phase.map(|p| p.jitter_ns), Some(5_000_000));
+        // Without a declared jitter: two periods for counting, no release window for the phase.
+        let text = include_str!("../../examples/wcet-1m.toml").replace(
+            "[node.timing.camera]\nservice_us = 9000.0\njitter_us = 40000.0",
+            "[node.timing.camera]\nservice_us = 9000.0",
+        );
+        let undeclared = super::input(&config(&text, "no-jitter.toml"), &[], "").unwrap();
+        assert_eq!(undeclared.streams[0].jitter_ns, 2 * 33_333_333 + 3);
+        assert_eq!(undeclared.streams[0].phase.map(|p| p.jitter_ns), Some(0));
+
+        input.host.cache_line_transfer = stat(100);
+        input.host.enqueue = stat(100);
+        input.host.fifo_wakeup = stat(300_000);
+        input.host.futex_wakeup = stat(1_200_000);
+        let r = wcet::bound::analyze(&input).expect("a bound");
+        assert!(r.sets[0].phase_locked, "{:?}", r.sets[0]);
+        assert_eq!(r.sets[0].period_ns, Some(100_000_000));
+        // The IMU is charged the projection once per set, not once per camera and LiDAR sample.
+        let imu = &r.streams[2];
+        assert!(
+            matches!(&imu.method, Method::SetCharged { sets } if sets == &["p.camera+p.lidar"]),
+            "{:?}",
+            imu.method
+        );
+        let fallback = imu
+            .fallback
+            .as_ref()
+            .expect("the sporadic bound to fall back to");
+        assert!(fallback.bound_ns > imu.bound_ns);
+    }
+
+    #[test]
+    fn a_member_without_a_tick_aligned_driver_leaves_the_set_sporadic() {
+        // The camera fed from outside (no driver of ours): its stamps need not be ticks.
+        let text = include_str!("../../examples/wcet-1m.toml");
+        let start = text
+            .find("[[driver]]\nname = \"camera\"")
+            .expect("camera driver");
+        let end = start + text[start..].find("\n\n").expect("end of the block");
+        let text = format!("{}{}", &text[..start], &text[end + 2..]).replace(
+            "[node.timing.camera]\n",
+            "[node.timing.camera]\nrate_hz = 30.0\n",
+        );
+        let cfg = config(&text, "external-camera.toml");
+        let mut input = input(&cfg, &[], "").expect("every stream has a rate and a service time");
+        assert!(input.streams[0].phase.is_none());
+        assert!(!input.sync_sets[0].equal_stamps);
+        input.host.cache_line_transfer = stat(100);
+        input.host.enqueue = stat(100);
+        input.host.fifo_wakeup = stat(300_000);
+        input.host.futex_wakeup = stat(1_200_000);
+        let r = wcet::bound::analyze(&input).expect("a bound");
+        assert!(!r.sets[0].phase_locked);
+        assert!(r.streams.iter().all(|s| s.method == Method::Sporadic));
     }
 }
