@@ -244,7 +244,10 @@ pub fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<u8> {
     )?;
     let bounds = wcet::bound::analyze(&input)
         .map_err(|e| failure(EXIT_RUNTIME, format!("no bound: {e}")))?;
-    let report = wcet::report::build(&input, &bounds, &traces);
+    let options = wcet::report::ReportOptions {
+        sample_target: cfg.deployment.report.sample_target,
+    };
+    let report = wcet::report::build_with(&input, &bounds, &traces, &options);
     let out = a
         .out
         .clone()

@@ -571,6 +571,9 @@ pub struct Report {
     pub formats: Vec<Spanned<String>>,
     /// Calibration file from `rtfuse bound --calibrate` (none: calibrate on the spot).
     pub calibration: Option<String>,
+    /// Samples per stream a verdict should rest on; the report says, per stream with fewer, how
+    /// long the target would take at its rate.
+    pub sample_target: u64,
 }
 
 impl Default for Report {
@@ -582,6 +585,7 @@ impl Default for Report {
                 .map(|s| Spanned::new(0..0, s.to_string()))
                 .collect(),
             calibration: None,
+            sample_target: wcet::report::DEFAULT_SAMPLE_TARGET,
         }
     }
 }
