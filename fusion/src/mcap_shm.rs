@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicBool;
 
-use shm_transport::{ChannelConfig, CreateError, Publisher};
+use shm_transport::{ChannelConfig, CreateError, Publisher, SampleMut};
 
 use crate::driver::meta::{self, FrameMeta, StreamKind, META_LEN};
 use crate::driver::synthetic::ChannelParams;
@@ -95,8 +95,18 @@ impl ReplaySink for Sizing {
     }
 }
 
-/// Channel payload bytes of a message in its layout.
-pub(crate) fn payload_len(msg: &RosMsg, cdr_len: usize) -> usize {
+/// Channel payload bytes of `msg` in its layout (what [`write_converted`] writes); `cdr_len`
+/// is the length of its serialized form (the payload of `CameraInfo`). `msg` must have passed
+/// [`RosMsg::validate`].
+///
+/// # Examples
+/// ```
+/// use fusion::mcap_msgs::RosMsg;
+/// use rtfuse_msgs::sensor_msgs::Imu;
+/// let len = fusion::mcap_shm::payload_len(&RosMsg::Imu(Imu::default()), 300);
+/// assert_eq!(len, fusion::driver::meta::IMU_PAYLOAD_LEN);
+/// ```
+pub fn payload_len(msg: &RosMsg, cdr_len: usize) -> usize {
     match msg {
         RosMsg::Image(i) => i.data.len(),
         RosMsg::PointCloud2(c) => (c.width as usize)
@@ -151,6 +161,8 @@ pub enum ShmSinkError {
     /// The frame metadata could not be written.
     Meta(meta::MetaError),
 }
+
+impl std::error::Error for ShmSinkError {}
 
 impl fmt::Display for ShmSinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -351,9 +363,55 @@ pub(crate) fn publish_converted(
     let mut sample = publisher
         .loan()
         .map_err(|e| ShmSinkError::Loan(e.to_string()))?;
+    write_converted(&mut sample, m.msg, m.cdr, frame, t_sensor)?;
+    sample
+        .publish()
+        .map(drop)
+        .map_err(|e| ShmSinkError::Loan(e.to_string()))
+}
+
+/// Writes `msg` into a loaned chunk in the channel layout of its type (see the module doc):
+/// payload, [`FrameMeta`] in the user header (with the driver frame counter `frame`), length,
+/// user word ([`StreamKind::user_word`]; 0 for raw CDR), sensor time `t_sensor`
+/// (`CLOCK_MONOTONIC` ns) and DMA time now. `cdr` is the serialized message (kept as is for
+/// `CameraInfo`). Returns the payload length; the caller publishes the chunk. This is what MCAP
+/// replay publishes and what a ROS 2 ingest bridge into a node stream writes.
+///
+/// `msg` must have passed [`RosMsg::validate`] (a message that did not is refused or read as
+/// zeros, never out of bounds).
+///
+/// # Errors
+/// [`ShmSinkError::Unconvertible`] (an image encoding other than rgb8, bgr8, mono8; a cloud
+/// without float32 x, y, z), [`ShmSinkError::Loan`] when it does not fit the chunk,
+/// [`ShmSinkError::Meta`] when the chunk's user header is shorter than
+/// [`META_LEN`].
+///
+/// # Examples
+/// ```no_run
+/// use fusion::driver::meta::META_LEN;
+/// use fusion::mcap_msgs::RosMsg;
+/// use fusion::mcap_shm::write_converted;
+/// use rtfuse_msgs::sensor_msgs::Imu;
+/// use shm_transport::{ChannelConfig, Publisher};
+/// let cfg = ChannelConfig { chunk_size: 4096, user_header_size: META_LEN, ..Default::default() };
+/// let mut publisher = Publisher::create("imu", &cfg)?;
+/// let mut chunk = publisher.loan()?;
+/// let imu = RosMsg::Imu(Imu::default());
+/// let len = write_converted(&mut chunk, &imu, &[], 0, shm_transport::now_ns())?;
+/// assert_eq!(len, fusion::driver::meta::IMU_PAYLOAD_LEN);
+/// chunk.publish().map_err(|e| e.to_string())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_converted(
+    sample: &mut SampleMut<'_>,
+    msg: &RosMsg,
+    cdr: &[u8],
+    frame: u64,
+    t_sensor: u64,
+) -> Result<usize, ShmSinkError> {
     let (len, fm) = convert(
-        m.msg,
-        m.cdr,
+        msg,
+        cdr,
         t_sensor as f64 * 1e-9,
         frame,
         sample.payload_mut(),
@@ -362,7 +420,7 @@ pub(crate) fn publish_converted(
         Some(fm) => {
             fm.encode(sample.user_header_mut())
                 .map_err(ShmSinkError::Meta)?;
-            stream_kind(m.msg.message_type()).map_or(0, StreamKind::user_word)
+            stream_kind(msg.message_type()).map_or(0, StreamKind::user_word)
         }
         None => 0,
     };
@@ -370,10 +428,7 @@ pub(crate) fn publish_converted(
     sample.set_sensor_time(t_sensor);
     sample.set_dma_time(now_ns());
     sample.set_user(user);
-    sample
-        .publish()
-        .map(drop)
-        .map_err(|e| ShmSinkError::Loan(e.to_string()))
+    Ok(len)
 }
 
 /// The node stream a message type becomes (`CameraInfo` is not a stream).

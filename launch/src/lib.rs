@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod preflight;
 pub mod procfs;
+pub mod ros2_bridge;
 pub mod signals;
 pub mod status;
 pub mod supervisor;

@@ -34,6 +34,65 @@ params = { rate_hz = 400.0 }
 streams = ["cam", "imu"]
 "#;
 
+/// Replaces GOOD's `streams` line: an EKF over `imu` and `odo`, which a ROS 2 bridge feeds
+/// (line 41), its estimates on `fused` (typed); a bridge appended to it starts at line 46.
+const EKF_BRIDGED: &str = r#"streams = ["cam", "imu", "odo"]
+[node.ekf]
+imu = "imu"
+odometry = "odo"
+output = "fused"
+[[channel]]
+name = "odo"
+chunk_size = 4096
+chunk_count = 16
+ring_depth = 16
+[[channel]]
+name = "fused"
+chunk_size = 4096
+chunk_count = 16
+ring_depth = 8
+[[ros2.bridge]]
+direction = "ingest"
+topic = "/odom"
+channel = "odo"
+type = "nav_msgs/msg/Odometry"
+"#;
+
+/// Replaces GOOD's `streams` line: a projection whose camera stream `view` a ROS 2 bridge feeds
+/// with the wrong type (line 44).
+const CAMERA_FROM_IMU: &str = r#"streams = ["cam", "imu", "view", "pts"]
+[node.projection]
+camera = "view"
+lidar = "pts"
+[[channel]]
+name = "view"
+chunk_size = "6 MiB"
+chunk_count = 4
+ring_depth = 4
+[[channel]]
+name = "pts"
+chunk_size = "2 MiB"
+chunk_count = 4
+ring_depth = 4
+[[ros2.bridge]]
+direction = "ingest"
+topic = "/camera/image_raw"
+channel = "view"
+type = "sensor_msgs/msg/Imu"
+[[ros2.bridge]]
+direction = "ingest"
+topic = "/points"
+channel = "pts"
+type = "sensor_msgs/msg/PointCloud2"
+"#;
+
+/// A `[[ros2.bridge]]` table.
+fn bridge(direction: &str, topic: &str, channel: &str, ty: &str) -> String {
+    format!(
+        "[[ros2.bridge]]\ndirection = \"{direction}\"\ntopic = \"{topic}\"\nchannel = \"{channel}\"\ntype = \"{ty}\"\n"
+    )
+}
+
 fn check(text: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deploy.toml");
@@ -154,19 +213,74 @@ fn bad_configs_name_file_line_column_and_what_was_expected() {
     ];
     let sync = "streams = [\"cam\", \"imu\"]\n[node.sync]\npolicy = \"approximate\"\nstreams = [\"cam\", \"imu\"]\nqueue_size = 40\n";
     let bound = "streams = [\"cam\", \"imu\"]\n[node.sync]\npolicy = \"approximate\"\nstreams = [\"cam\", \"imu\"]\ninter_message_lower_bound_ms = { cam = 30.0, lidar = 5.0 }\n";
+    let ekf = |bridge: &str| format!("{EKF_BRIDGED}{bridge}");
+    let egress_fused_as_imu = ekf(&bridge("egress", "/fused", "fused", "sensor_msgs/msg/Imu"));
+    let ingest_into_output = ekf(&bridge(
+        "ingest",
+        "/fused",
+        "fused",
+        "nav_msgs/msg/Odometry",
+    ));
+    let egress_driver_as_image = ekf(&bridge("egress", "/imu", "imu", "sensor_msgs/msg/Image"));
+    let bridged_twice = ekf(&bridge("egress", "/odo2", "odo", "nav_msgs/msg/Odometry"));
+    let odometry_as_imu = EKF_BRIDGED.replacen("nav_msgs/msg/Odometry", "sensor_msgs/msg/Imu", 1);
+    let info_into_stream =
+        EKF_BRIDGED.replacen("nav_msgs/msg/Odometry", "sensor_msgs/msg/CameraInfo", 1);
+    let tiny_odometry_chunk = EKF_BRIDGED.replacen("chunk_size = 4096", "chunk_size = 64", 1);
+    let node = "streams = [\"cam\", \"imu\"]\n";
     let cases: Vec<_> = cases
         .iter()
         .copied()
         .chain([
             (
                 "sync queue larger than the node holds",
-                ("streams = [\"cam\", \"imu\"]\n", sync),
+                (node, sync),
                 "FILE:30:14: expected queue_size from 1 to 15, found 40",
             ),
             (
                 "inter-message lower bound of a stream that is not synchronised",
-                ("streams = [\"cam\", \"imu\"]\n", bound),
+                (node, bound),
                 "FILE:30:54: inter_message_lower_bound_ms.lidar: `lidar` is not one of node.sync.streams",
+            ),
+            (
+                "ROS 2 Imu ingested into the projection's camera stream",
+                (node, CAMERA_FROM_IMU),
+                "FILE:44:8: node stream `view` is node.projection.camera (camera samples): expected type sensor_msgs/msg/Image, found `sensor_msgs/msg/Imu`",
+            ),
+            (
+                "ROS 2 Imu ingested into the EKF's odometry stream",
+                (node, &odometry_as_imu),
+                "FILE:45:8: node stream `odo` is node.ekf.odometry (odometry samples): expected type nav_msgs/msg/Odometry, found `sensor_msgs/msg/Imu`",
+            ),
+            (
+                "CameraInfo ingested into a node stream",
+                (node, &info_into_stream),
+                "FILE:45:8: ingest into node stream `odo` needs a sensor type (sensor_msgs/msg/Image, sensor_msgs/msg/PointCloud2, sensor_msgs/msg/Imu or nav_msgs/msg/Odometry), found `sensor_msgs/msg/CameraInfo`",
+            ),
+            (
+                "ingested stream channel too small for one sample",
+                (node, &tiny_odometry_chunk),
+                "FILE:33:14: chunk_size 64 bytes of channel `odo` is too small for an odometry sample from ros2 bridge /odom: expected at least 120 bytes",
+            ),
+            (
+                "the EKF estimates bridged out as Imu",
+                (node, &egress_fused_as_imu),
+                "FILE:50:8: channel `fused` carries the EKF estimates of node.ekf.output: expected type nav_msgs/msg/Odometry, found `sensor_msgs/msg/Imu`",
+            ),
+            (
+                "ingest into a node output",
+                (node, &ingest_into_output),
+                "FILE:49:11: ingest channel `fused` is a node output, published by the node; a channel has one publisher",
+            ),
+            (
+                "a driver's IMU bridged out as Image",
+                (node, &egress_driver_as_image),
+                "FILE:50:8: channel `imu` carries imu samples of driver `imu`: expected type sensor_msgs/msg/Imu, found `sensor_msgs/msg/Image`",
+            ),
+            (
+                "one channel, two bridges",
+                (node, &bridged_twice),
+                "FILE:49:11: channel `odo` is already bridged (to /odom); a channel has one bridge",
             ),
         ])
         .collect();
@@ -198,6 +312,45 @@ fn a_projection_slice_of_zero_points_is_refused() {
     assert!(
         stderr.contains(":16: expected slice_points of at least 1, found 0"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn bridges_that_match_their_channels_pass_the_check() {
+    let good = [
+        bridge("egress", "/fused", "fused", "nav_msgs/msg/Odometry"),
+        bridge("egress", "/imu", "imu", "sensor_msgs/msg/Imu"),
+        bridge("egress", "/image", "cam", "sensor_msgs/msg/Image"),
+        // Not a channel of the node or a driver: complete CDR of any type.
+        "[[channel]]\nname = \"info\"\nchunk_size = 4096\nchunk_count = 4\nring_depth = 4\n".into(),
+        bridge(
+            "ingest",
+            "/camera_info",
+            "info",
+            "sensor_msgs/msg/CameraInfo",
+        ),
+    ]
+    .concat();
+    let text = GOOD.replacen(
+        "streams = [\"cam\", \"imu\"]\n",
+        &format!("{EKF_BRIDGED}{good}"),
+        1,
+    );
+    let (code, stdout, stderr) = check(&text);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("pinned memory needed"), "{stdout}");
+    let (code, _, stderr) = check(
+        &GOOD.replacen(
+            "streams = [\"cam\", \"imu\"]\n",
+            CAMERA_FROM_IMU
+                .replacen("sensor_msgs/msg/Imu", "sensor_msgs/msg/Image", 1)
+                .as_str(),
+            1,
+        ),
+    );
+    assert_eq!(
+        code, 0,
+        "the camera stream fed with Image is fine: {stderr}"
     );
 }
 

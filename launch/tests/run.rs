@@ -291,7 +291,7 @@ fn an_unknown_driver_is_a_usage_error() {
 fn the_ros2_gateway_runs_the_configs_bridges_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let examples =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/mcap-replay.toml");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ros2-bridge.toml");
     let prefix = unique_prefix("gw");
     let child = spawn(
         &prefix,
@@ -305,10 +305,13 @@ fn the_ros2_gateway_runs_the_configs_bridges_and_stops_cleanly() {
     );
     let (code, stdout, stderr) = wait_output(child, WATCHDOG);
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    // Nothing publishes the egress channel here: the bridge says it waited for it.
-    assert!(
-        stdout.contains(&format!("/rtfuse/odom <-> {prefix}odometry: 0 forwarded")),
-        "{stdout}"
-    );
+    // Nothing publishes the egress channels here: the bridges say they waited for them, each
+    // with the codec of what its channel carries.
+    for line in [
+        format!("/rtfuse/odom <-> {prefix}fused_odometry (odometry-record): 0 forwarded"),
+        format!("/rtfuse/imu <-> {prefix}imu (layout): 0 forwarded"),
+    ] {
+        assert!(stdout.contains(&line), "{line}\n{stdout}");
+    }
     assert!(stdout.contains("waiting for channel"), "{stdout}");
 }

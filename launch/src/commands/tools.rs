@@ -304,52 +304,6 @@ pub fn bench(a: &BenchArgs) -> anyhow::Result<u8> {
         .unwrap_or(EXIT_RUNTIME))
 }
 
-/// The gateway's configuration from `[ros2]`: QoS from each bridge, chunk geometry of ingest
-/// channels from their `[[channel]]`, channel names with the segment prefix.
-pub fn gateway_config(cfg: &Config, prefix: &str) -> ros2_plugin::gateway::GatewayConfig {
-    use crate::config::{BridgeDirection, Durability, Reliability};
-    use ros2_plugin::gateway::{BridgeConfig, Direction, GatewayConfig};
-    use ros2_plugin::qos::{DurabilityKind, QosConfig, ReliabilityKind};
-    let r = &cfg.deployment.ros2;
-    GatewayConfig {
-        domain_id: r
-            .domain_id
-            .as_ref()
-            .map(|d| u16::try_from(*d.get_ref()).unwrap_or(u16::MAX)),
-        bridges: r
-            .bridges
-            .iter()
-            .map(|b| {
-                let ch = cfg.channel(b.channel.get_ref());
-                BridgeConfig {
-                    direction: match b.direction {
-                        BridgeDirection::Ingest => Direction::Ingest,
-                        BridgeDirection::Egress => Direction::Egress,
-                    },
-                    ros_topic: b.topic.get_ref().clone(),
-                    ros_type: b.msg_type.get_ref().clone(),
-                    channel: format!("{prefix}{}", b.channel.get_ref()),
-                    qos: QosConfig {
-                        reliability: match b.reliability {
-                            Reliability::BestEffort => ReliabilityKind::BestEffort,
-                            Reliability::Reliable => ReliabilityKind::Reliable,
-                        },
-                        durability: match b.durability {
-                            Durability::Volatile => DurabilityKind::Volatile,
-                            Durability::TransientLocal => DurabilityKind::TransientLocal,
-                        },
-                        depth: b.depth,
-                    },
-                    chunk_size: ch.map_or(4 << 20, |c| {
-                        usize::try_from(c.chunk_size.get_ref().bytes()).unwrap_or(usize::MAX)
-                    }),
-                    chunk_count: ch.map_or(8, |c| *c.chunk_count.get_ref()),
-                }
-            })
-            .collect(),
-    }
-}
-
 /// `rtfuse ros2-gateway`.
 pub fn ros2_gateway(cli: &Cli, a: &DurationConfig) -> anyhow::Result<u8> {
     let cfg = load(&a.config)?;
@@ -359,7 +313,7 @@ pub fn ros2_gateway(cli: &Cli, a: &DurationConfig) -> anyhow::Result<u8> {
             format!("{} has no [[ros2.bridge]]", cfg.display_name()),
         ));
     }
-    let gw = gateway_config(&cfg, &cli.prefix);
+    let gw = crate::ros2_bridge::gateway_config(&cfg, &cli.prefix);
     let stop = crate::signals::install()?;
     if let Some(d) = super::run::duration_arg(a.duration)? {
         std::thread::spawn(move || {
@@ -367,15 +321,18 @@ pub fn ros2_gateway(cli: &Cli, a: &DurationConfig) -> anyhow::Result<u8> {
             crate::signals::request_stop();
         });
     }
-    let stats = ros2_plugin::gateway::run(&gw, stop)
+    let codecs = crate::ros2_bridge::codec_chooser(&cfg);
+    let stats = ros2_plugin::gateway::run_with_codecs(&gw, stop, codecs)
         .map_err(|e| failure(EXIT_RUNTIME, format!("ros2 gateway: {e}")))?;
     for b in &stats.bridges {
         println!(
-            "{} <-> {}: {} forwarded, {} malformed, {} oversize, {} dds errors{}",
+            "{} <-> {} ({}): {} forwarded, {} malformed, {} unconvertible, {} oversize, {} dds errors{}",
             b.ros_topic,
             b.channel,
+            b.codec,
             b.forwarded,
             b.malformed,
+            b.unconvertible,
             b.oversize,
             b.dds_errors,
             b.last_error

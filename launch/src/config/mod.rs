@@ -17,6 +17,9 @@ pub use error::{line_col, ConfigError, Diagnostic};
 pub use memory::{channel_config, channel_footprint, pinned_memory};
 pub use schema::*;
 pub use size::{parse_size, ByteSize};
+pub use validate::bridges::{
+    channel_layout, ros_type_of_kind, stream_kind_of_type, ChannelLayout, BRIDGE_TYPES,
+};
 pub use validate::{bytes_per_pixel, cloud_output_points, payload_bytes, LIDAR_POINT_BYTES};
 
 use std::path::{Path, PathBuf};

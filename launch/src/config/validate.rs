@@ -1,5 +1,7 @@
 //! Checks that serde cannot make: references between tables, sizes against payloads, value ranges.
 
+pub(super) mod bridges;
+
 use super::error::Diagnostic;
 use super::schema::*;
 use serde_spanned::Spanned;
@@ -627,46 +629,7 @@ pub fn check(dep: &Deployment) -> Vec<Diagnostic> {
             );
         }
     }
-    for b in &dep.ros2.bridges {
-        channel_ref(&mut c, &channels, &b.channel, "ros2 bridge");
-        if !b.topic.get_ref().starts_with('/') {
-            c.at(
-                &b.topic,
-                format!(
-                    "expected a ROS 2 topic starting with '/', found `{}`",
-                    b.topic.get_ref()
-                ),
-            );
-        }
-        const TYPES: [&str; 5] = [
-            "sensor_msgs/msg/Image",
-            "sensor_msgs/msg/PointCloud2",
-            "sensor_msgs/msg/Imu",
-            "sensor_msgs/msg/CameraInfo",
-            "nav_msgs/msg/Odometry",
-        ];
-        if !TYPES.contains(&b.msg_type.get_ref().as_str()) {
-            c.at(
-                &b.msg_type,
-                format!(
-                    "expected one of {}, found `{}`",
-                    TYPES.join(", "),
-                    b.msg_type.get_ref()
-                ),
-            );
-        }
-        if b.direction == BridgeDirection::Ingest {
-            if let Some(d) = publisher.get(b.channel.get_ref().as_str()) {
-                c.at(
-                    &b.channel,
-                    format!(
-                        "ingest channel `{}` is already published by driver `{d}`",
-                        b.channel.get_ref()
-                    ),
-                );
-            }
-        }
-    }
+    bridges::check_bridges(&mut c, dep, &channels, &publisher);
     if *dep.trace.queue_capacity.get_ref() == 0 {
         c.at(
             &dep.trace.queue_capacity,
