@@ -6,6 +6,7 @@
 //! * [`calibrate`] — measuring t_cc, t_enq and wake-up latencies on this host.
 //! * [`evt`] — extreme-value statistics (GEV, GPD, independence tests, pWCET).
 //! * [`analyze`] — per stream and stage statistics from traces, certification.
+//! * [`stall`] — intervals in which the fusion thread made no progress while work waited.
 //! * [`report`] — the report as HTML (inline SVG plots), Markdown and JSON.
 //!
 //! See the crate README for the API the `launch` crate uses.
@@ -19,3 +20,4 @@ pub mod phase;
 mod plots;
 pub mod report;
 pub mod rta;
+pub mod stall;
