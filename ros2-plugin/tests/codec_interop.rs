@@ -215,7 +215,7 @@ fn a_bridge_codec_writes_and_reads_its_own_channel_layout() {
         domain,
         "rt/imu_out",
         "sensor_msgs/msg/Imu",
-        &["--count", "2"],
+        &["--count", "2", "--timeout", "60"],
     );
     sub.wait_matched(LONG);
     wait_for(LONG, || {

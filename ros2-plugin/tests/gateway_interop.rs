@@ -259,14 +259,14 @@ fn egress_odometry_and_cloud_decode_field_by_field_in_cyclone() {
         domain,
         "rt/odom",
         "nav_msgs/msg/Odometry",
-        &["--count", "4"],
+        &["--count", "4", "--timeout", "60"],
     );
     let cloud_peer = Peer::cyclone(
         "sub",
         domain,
         "rt/points",
         "sensor_msgs/msg/PointCloud2",
-        &["--count", "3"],
+        &["--count", "3", "--timeout", "60"],
     );
     odom_peer.wait_matched(LONG);
     cloud_peer.wait_matched(LONG);
@@ -434,7 +434,7 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
         domain,
         "rt/odom",
         "nav_msgs/msg/Odometry",
-        &["--count", "1"],
+        &["--count", "1", "--timeout", "60"],
     );
     odom_peer.wait_matched(LONG);
     wait_for(LONG, || {
