@@ -12,8 +12,8 @@ DDS names (`rt/<topic>`, `pkg::msg::dds_::Type_`) and plain CDR (XCDR1) like eve
   sub  --domain D --topic rt/odom --type nav_msgs/msg/Odometry --count N [--qos ...] [--timeout S]
        prints "MATCHED <n>" once a publication matched, then one JSON line per sample
        {"value": ..., "crc32": ...}, and "DONE" (or "TIMEOUT") at the end.
-Stamps are 1000 + i s (--stamp fixed, the default) or the system time at publication plus i ms
-(--stamp now, what a live ROS 2 driver does; "value" or "stamp" in the JSON say what was sent).
+Stamps are 1000 + i s (--stamp fixed, the default) or the system time at publication (--stamp now,
+what a live ROS 2 driver does; "value" or "stamp" in the JSON say what was sent).
 Exit code 3 with a clear message if cyclonedds is missing.
 """
 import argparse
@@ -59,7 +59,7 @@ def make_message(ros_type, i, size, encoding="mono16", stamp_now=False):
     """Deterministic message number i (data bytes of `size` for Image / PointCloud2)."""
     T = ros2_types
     if stamp_now:
-        ns = time.time_ns() + i * 1_000_000
+        ns = time.time_ns()
         stamp = T.Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
     else:
         stamp = T.Time(sec=1000 + i, nanosec=i * 1000)
