@@ -12,6 +12,11 @@
 //! (its render or fill time; 0 without traces) and its release window `jitter_us` wide; its
 //! arrival curve uses `jitter_us` or two periods, whichever is less, and two periods where
 //! `jitter_us` is not given (`wcet::phase::pacer_jitter_ns`).
+//!
+//! Every driver with a `priority` is a SCHED_FIFO thread the fusion thread may share its CPUs with
+//! (`other_rt_load`, which the report counts). Below the fusion thread's priority it cannot delay
+//! it and adds nothing to a bound; at or above it, it would, and as the config does not say how
+//! long its work per sample takes, no bound is claimed. `[report] rt_throttling` is passed on.
 
 use crate::config::{Config, DriverKind, SchedPolicy, Wakeup};
 use anyhow::{bail, Context, Result};
@@ -20,6 +25,7 @@ use std::path::Path;
 use wcet::bound::{AnalysisInput, FusionThreadSpec, StreamSpec, SyncSet};
 use wcet::calibrate::{CalibrateOptions, Calibration};
 use wcet::phase::Phase;
+use wcet::rta::Task;
 
 /// Nominal rate of a node stream: `node.timing.<s>.rate_hz`, else the driver's `rate_hz`, else 10 Hz
 /// for a VLP-16 at 600 rpm.
@@ -164,11 +170,56 @@ fn gpu_delta_l_ns(
     Ok(Some(choice.delta_l_ns()))
 }
 
+/// The drivers that run at SCHED_FIFO, as tasks of their kind and rate below the fusion thread's
+/// priority `fusion` (0: SCHED_OTHER). Their work per sample is not known, and need not be: a
+/// lower-priority thread never delays the fusion thread (its cost is left at 0).
+///
+/// # Errors
+/// A driver at or above the fusion thread's priority: it would delay it by an unknown amount.
+fn rt_drivers(cfg: &Config, fusion: i32) -> Result<Vec<Task>> {
+    let mut out = Vec::new();
+    for d in &cfg.deployment.drivers {
+        let Some(p) = d.priority.as_ref().map(|p| *p.get_ref()) else {
+            continue;
+        };
+        let (name, kind) = (d.name.get_ref(), d.kind.get_ref().as_str());
+        if p >= fusion {
+            bail!(
+                "driver `{name}` runs at SCHED_FIFO {p}, not below the fusion thread ({}): its work \
+                 per sample would delay the fusion thread and the config does not say how long it \
+                 is, so no bound is claimed; give the driver a priority below {fusion}",
+                if fusion == 0 {
+                    "SCHED_OTHER".to_string()
+                } else {
+                    format!("SCHED_FIFO {fusion}")
+                }
+            );
+        }
+        let rate = rate_hz(cfg, d.channel.get_ref()).filter(|r| r.is_finite() && *r > 0.0);
+        out.push(Task {
+            name: match rate {
+                Some(r) => format!("driver {name} ({kind}, {r} Hz)"),
+                None => format!("driver {name} ({kind})"),
+            },
+            c: 0,
+            // The period does not enter a bound (the thread is below the fusion thread); 1 s
+            // where the rate is not known.
+            t: rate.map_or(1_000_000_000, |r| ((1e9 / r).floor() as u64).max(1)),
+            j: 0,
+            priority: p,
+            b: 0,
+            d: None,
+        });
+    }
+    Ok(out)
+}
+
 /// The analyzer input for `cfg` (without the host calibration). Stream names carry `prefix`, as the
 /// node that wrote the traces saw them.
 ///
 /// # Errors
-/// A stream without a known rate or service time.
+/// A stream without a known rate or service time; a driver at or above the fusion thread's
+/// priority.
 pub fn input(cfg: &Config, traces: &[TraceReader], prefix: &str) -> Result<AnalysisInput> {
     let d = &cfg.deployment;
     let mut streams = Vec::new();
@@ -230,6 +281,11 @@ pub fn input(cfg: &Config, traces: &[TraceReader], prefix: &str) -> Result<Analy
     }
     let sync_sets: Vec<SyncSet> = sync_set(cfg, &mut streams, prefix).into_iter().collect();
     let t = &d.node.thread;
+    let priority = if t.policy == SchedPolicy::Fifo {
+        *t.priority.get_ref()
+    } else {
+        0
+    };
     let isolated = crate::preflight::parse_cpu_list(
         std::fs::read_to_string("/sys/devices/system/cpu/isolated")
             .unwrap_or_default()
@@ -246,19 +302,16 @@ pub fn input(cfg: &Config, traces: &[TraceReader], prefix: &str) -> Result<Analy
                 Wakeup::Futex => wcet::bound::Wakeup::Futex,
                 Wakeup::SpinThenFutex => wcet::bound::Wakeup::SpinThenFutex,
             },
-            priority: if t.policy == SchedPolicy::Fifo {
-                *t.priority.get_ref()
-            } else {
-                0
-            },
+            priority,
             dedicated_core: t
                 .cpu
                 .as_ref()
                 .is_some_and(|c| isolated.contains(c.get_ref())),
             blocking_ns: 0,
         },
-        other_rt_load: Vec::new(),
+        other_rt_load: rt_drivers(cfg, priority)?,
         sync_sets,
+        rt_throttling: d.report.rt_throttling,
     })
 }
 
@@ -358,7 +411,7 @@ mod sync_set_tests {
     use wcet::bound::Method;
     use wcet::calibrate::Stat;
 
-    fn config(text: &str, name: &str) -> Config {
+    pub(super) fn config(text: &str, name: &str) -> Config {
         Config {
             deployment: Config::parse(text, name).expect("valid config"),
             path: None,
@@ -366,7 +419,7 @@ mod sync_set_tests {
         }
     }
 
-    fn stat(max_ns: u64) -> Stat {
+    pub(super) fn stat(max_ns: u64) -> Stat {
         Stat {
             samples: 1000,
             min_ns: max_ns / 4,
@@ -451,5 +504,152 @@ mod sync_set_tests {
         let r = wcet::bound::analyze(&input).expect("a bound");
         assert!(!r.sets[0].phase_locked);
         assert!(r.streams.iter().all(|s| s.method == Method::Sporadic));
+    }
+}
+
+#[cfg(test)]
+mod rt_load_tests {
+    use super::sync_set_tests::stat;
+    use super::*;
+    use rtfuse_trace::{Record, StreamInfo, TraceHeader, TraceWriter};
+    use wcet::bound::RtThrottling;
+
+    fn config(text: &str) -> Config {
+        super::sync_set_tests::config(text, "rt-load.toml")
+    }
+
+    /// examples/wcet-1m.toml on a host that throttles RT threads and isolates no CPU.
+    fn calibrated(mut input: AnalysisInput) -> AnalysisInput {
+        input.host.cache_line_transfer = stat(1_000);
+        input.host.enqueue = stat(100);
+        input.host.fifo_wakeup = stat(3_000_000);
+        input.host.futex_wakeup = stat(600_000);
+        input.host.host.rt_runtime_us = 950_000;
+        input.host.host.rt_period_us = 1_000_000;
+        input.fusion.dedicated_core = false;
+        input
+    }
+
+    /// One second of the IMU at 2.5 kHz, served 5 µs after each enqueue, except that the fusion
+    /// thread does not run for 200 ms from 0.5 s (longer than any bound of the file, the sporadic
+    /// fallback included).
+    fn stalled_imu_trace() -> TraceReader {
+        let header = TraceHeader {
+            fusion_policy: "SCHED_FIFO".into(),
+            streams: vec![StreamInfo {
+                id: 0,
+                name: "imu".into(),
+                kind: "imu".into(),
+                rate_hz: 2500.0,
+                payload_bytes: 64,
+            }],
+            ..TraceHeader::default()
+        };
+        let (base, stall_at, stall_len) = (1_000_000_000u64, 1_500_000_000u64, 200_000_000u64);
+        let mut buf = Vec::new();
+        let mut w = TraceWriter::new(&mut buf, &header).unwrap();
+        let mut free = 0;
+        for k in 0..2500u64 {
+            let dma = base + k * 400_000;
+            let enq = dma + 100;
+            if (stall_at..stall_at + stall_len).contains(&enq) {
+                free = free.max(stall_at + stall_len);
+            }
+            let deq = (enq + 5_000).max(free);
+            free = deq + 12_000;
+            w.write(&Record {
+                stream: 0,
+                seq: k,
+                t_sensor_ns: dma,
+                t_dma_ns: dma,
+                t_enqueue_ns: enq,
+                t_dequeue_ns: deq,
+                t_fuse_start_ns: deq + 1_000,
+                t_fuse_end_ns: deq + 12_000,
+                ..Record::default()
+            })
+            .unwrap();
+        }
+        w.finish(0).unwrap();
+        TraceReader::from_bytes(&buf).unwrap()
+    }
+
+    #[test]
+    fn drivers_with_a_priority_are_the_other_rt_threads_and_leave_the_bound_alone() {
+        let cfg = config(include_str!("../../examples/wcet-1m.toml"));
+        let input = calibrated(input(&cfg, &[], "").unwrap());
+        let load: Vec<(&str, i32)> = input
+            .other_rt_load
+            .iter()
+            .map(|t| (t.name.as_str(), t.priority))
+            .collect();
+        assert_eq!(
+            load,
+            [
+                ("driver camera (synthetic-camera, 30 Hz)", 70),
+                ("driver lidar (synthetic-lidar, 10 Hz)", 70),
+                ("driver imu (synthetic-imu, 2500 Hz)", 75),
+                ("driver odometry (synthetic-odometry, 2500 Hz)", 75),
+            ]
+        );
+        assert_eq!(input.other_rt_load[2].t, 400_000);
+        // Below the fusion thread (80): every bound as without them.
+        let with = wcet::bound::analyze(&input).unwrap();
+        let mut without = input.clone();
+        without.other_rt_load.clear();
+        assert_eq!(with, wcet::bound::analyze(&without).unwrap());
+
+        // The report counts them where it explains a stall.
+        let report = wcet::report::build(&input, &with, &[stalled_imu_trace()]);
+        assert_eq!(report.summary.other_rt_threads, 4);
+        let cause = report.stall_cause.as_deref().unwrap_or_else(|| {
+            panic!(
+                "the stall explains a violation: {:?}",
+                report.streams[2].stall_finding
+            )
+        });
+        assert!(
+            cause.contains("shares CPUs with 4 other SCHED_FIFO threads"),
+            "{cause}"
+        );
+        assert!(report.to_markdown().contains("| other RT threads | 4 |"));
+    }
+
+    #[test]
+    fn a_driver_at_or_above_the_fusion_priority_gets_no_bound() {
+        let text = include_str!("../../examples/wcet-1m.toml").replacen(
+            "priority = 75 ",
+            "priority = 80 ",
+            1,
+        );
+        let err = input(&config(&text), &[], "").unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "driver `imu` runs at SCHED_FIFO 80, not below the fusion thread (SCHED_FIFO 80)"
+            ) && err.contains("no bound is claimed"),
+            "{err}"
+        );
+        let other = text.replace("policy = \"fifo\"", "policy = \"other\"");
+        let err = input(&config(&other), &[], "").unwrap_err().to_string();
+        assert!(err.contains("(SCHED_OTHER)"), "{err}");
+    }
+
+    #[test]
+    fn report_rt_throttling_is_passed_on_and_charged() {
+        let text = include_str!("../../examples/wcet-1m.toml");
+        let ignore = calibrated(input(&config(text), &[], "").unwrap());
+        assert_eq!(ignore.rt_throttling, RtThrottling::Ignore);
+        let charge_text = text.replace("[report]\n", "[report]\nrt_throttling = \"charge\"\n");
+        let charge = calibrated(input(&config(&charge_text), &[], "").unwrap());
+        assert_eq!(charge.rt_throttling, RtThrottling::Charge);
+        let (a, b) = (
+            wcet::bound::analyze(&ignore).unwrap(),
+            wcet::bound::analyze(&charge).unwrap(),
+        );
+        for (sa, sb) in a.streams.iter().zip(&b.streams) {
+            assert_eq!(sa.terms.rt_throttle_ns, 0);
+            assert_eq!(sb.terms.rt_throttle_ns, 50_000_000, "{}", sb.name);
+            assert!(sb.bound_ns >= sa.bound_ns + 50_000_000, "{}", sb.name);
+        }
     }
 }

@@ -203,6 +203,11 @@ fn bad_configs_name_file_line_column_and_what_was_expected() {
             "FILE:28:12: expected a SCHED_FIFO priority from 1 to 99, found 120",
         ),
         (
+            "report.rt_throttling neither charge nor ignore",
+            ("streams = [\"cam\", \"imu\"]\n", "streams = [\"cam\", \"imu\"]\n[report]\nrt_throttling = \"sometimes\"\n"),
+            "FILE:28:17: unknown variant `sometimes`, expected `ignore` or `charge`",
+        ),
+        (
             "sync option that the policy does not have",
             (
                 "streams = [\"cam\", \"imu\"]\n",

@@ -179,6 +179,7 @@ fn main() -> anyhow::Result<()> {
         },
         other_rt_load: vec![],
         sync_sets: vec![],
+        rt_throttling: Default::default(),
     };
     eprintln!(
         "observed: producer release jitter {lateness} ns, consumer work per sample ≤ {service} ns"

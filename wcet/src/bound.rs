@@ -1,5 +1,5 @@
-//! The per-stream latency bound L_b = Δirq + t_enq + T_sched + backlog + t_cc ("DMA complete" →
-//! "the fusion thread reads the descriptor"), from an [`AnalysisInput`].
+//! The per-stream latency bound L_b = Δirq + t_enq + T_sched + RT throttle + backlog + t_cc ("DMA
+//! complete" → "the fusion thread reads the descriptor"), from an [`AnalysisInput`].
 //!
 //! * **Δirq** — the device's interrupt coalescing (`delta_irq_ns`); it also widens the stream's
 //!   arrival jitter at the ring, so the busy window sees `jitter_ns + delta_irq_ns`.
@@ -8,13 +8,17 @@
 //!   calibrated futex and timer wake-up maxima when it may sleep. A thread that spins on a core
 //!   it does not own also suffers the kernel's RT throttling, counted as interference (see
 //!   [`rt_throttling`]).
+//! * **RT throttle** — the kernel's RT-throttle windows in the busy window, where charged: always
+//!   to a thread that spins on a shared core, to every thread with [`RtThrottling::Charge`]. It is
+//!   interference of the busy window (so the items arriving during a window are in the backlog)
+//!   shown as its own term; 0 where not charged.
 //! * **backlog** — the wait behind other items: response-time analysis of the fusion thread's
 //!   busy window over every stream it serves (sporadic arrival curves with jitter, η(Δ) =
 //!   ⌈(Δ+J)/T⌉) plus the other real-time load of equal or higher priority on its core. The
 //!   thread may serve the streams in any order, so for stream k every *other* stream counts as
 //!   interference and k's own earlier items count in full. The wake-up delay opens the window
 //!   (it is a blocking term of the analysis); the backlog term is the waiting time **minus**
-//!   T_sched, so the wake-up is shown once, as T_sched, and never twice.
+//!   T_sched and the throttle windows, so each is shown once, and never twice.
 //! * **t_cc** — the cache lines the consumer pulls (`cache_lines`, default 2: descriptor + ring
 //!   index) times the calibrated p99.99 cross-core line transfer.
 //!
@@ -134,10 +138,30 @@ pub struct AnalysisInput {
     /// charged once per set; otherwise to every member's item.
     #[serde(default)]
     pub sync_sets: Vec<SyncSet>,
+    /// Whether every stream is charged the kernel's RT-throttle window (see [`rt_throttling`]);
+    /// a spinning fusion thread on a shared core is charged it either way.
+    #[serde(default)]
+    pub rt_throttling: RtThrottling,
 }
 
-/// The five terms of one stream's bound (ns).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Whether the bound covers the kernel's RT throttling (`kernel.sched_rt_runtime_us` below
+/// `sched_rt_period_us`): for `period − runtime` of every period no SCHED_FIFO thread runs once the
+/// RT load has used its budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtThrottling {
+    /// Not charged, except to a fusion thread that spins on a core it does not own (it alone can
+    /// use the whole budget); the report says when the bound does not cover it.
+    #[default]
+    Ignore,
+    /// Charged to every stream as a highest-priority interferer: the throttle window
+    /// `period − runtime` once per period that the fusion thread's busy window spans (once for a
+    /// window shorter than the period).
+    Charge,
+}
+
+/// The terms of one stream's bound (ns).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Terms {
     /// Interrupt coalescing.
     pub delta_irq_ns: u64,
@@ -145,7 +169,12 @@ pub struct Terms {
     pub t_enq_ns: u64,
     /// Wake-up / scheduling latency of the fusion thread.
     pub t_sched_ns: u64,
-    /// Draining the items ahead (waiting time from the busy window, T_sched excluded).
+    /// The kernel's RT-throttle windows in the busy window (0 where not charged); the items
+    /// that arrive meanwhile are in `backlog_ns`.
+    #[serde(default)]
+    pub rt_throttle_ns: u64,
+    /// Draining the items ahead (waiting time from the busy window, T_sched and the throttle
+    /// windows excluded).
     pub backlog_ns: u64,
     /// Cache-line pulls.
     pub t_cc_ns: u64,
@@ -158,6 +187,7 @@ impl Terms {
             self.delta_irq_ns,
             self.t_enq_ns,
             self.t_sched_ns,
+            self.rt_throttle_ns,
             self.backlog_ns,
             self.t_cc_ns,
         ]
@@ -166,11 +196,12 @@ impl Terms {
     }
 
     /// Names and values in the order of the formula.
-    pub fn named(&self) -> [(&'static str, u64); 5] {
+    pub fn named(&self) -> [(&'static str, u64); 6] {
         [
             ("Δirq", self.delta_irq_ns),
             ("t_enq", self.t_enq_ns),
             ("T_sched", self.t_sched_ns),
+            ("RT throttle", self.rt_throttle_ns),
             ("backlog", self.backlog_ns),
             ("t_cc", self.t_cc_ns),
         ]
@@ -329,24 +360,43 @@ pub fn t_sched(input: &AnalysisInput) -> Result<u64, BoundError> {
     }
 }
 
-/// The kernel's RT throttling as an interfering task, where it applies: a fusion thread that
-/// spins on a core it does not own runs until the throttle takes the CPU away for
-/// `period − runtime` every period (or the fair server does the same for starved threads).
-/// A sleeping thread or one on a dedicated core is not charged.
+/// The kernel's RT throttling as an interfering task, where it applies: `period − runtime` of
+/// every period (highest priority). A fusion thread that spins on a core it does not own is
+/// charged it always (it runs until the throttle takes the CPU away, or the fair server does the
+/// same for starved threads); any other only with [`RtThrottling::Charge`], which covers the
+/// throttle brought on by the combined RT load of the host. One task either way, so the window is
+/// never counted twice. `None` where the host does not throttle (`runtime` −1 or ≥ `period`).
 pub fn rt_throttling(input: &AnalysisInput) -> Option<Task> {
     let (runtime, period) = (input.host.host.rt_runtime_us, input.host.host.rt_period_us);
     let spins = matches!(input.fusion.wakeup, Wakeup::Spin { .. });
-    (spins && !input.fusion.dedicated_core && runtime >= 0 && period > 0 && runtime < period).then(
-        || Task {
-            name: "rt-throttling".into(),
+    let charged = input.rt_throttling == RtThrottling::Charge;
+    ((charged || spins && !input.fusion.dedicated_core)
+        && runtime >= 0
+        && period > 0
+        && runtime < period)
+        .then(|| Task {
+            name: RT_THROTTLING.into(),
             c: (period - runtime) as u64 * 1000,
             t: period as u64 * 1000,
             j: 0,
             priority: 100,
             b: 0,
             d: None,
-        },
-    )
+        })
+}
+
+/// Name of the [`rt_throttling`] task in busy windows.
+pub const RT_THROTTLING: &str = "rt-throttling";
+
+/// Whether the host throttles RT threads and the bound does not charge it to a fusion thread that
+/// shares its CPU: what the report must say the bound does not cover.
+pub fn throttling_uncovered(input: &AnalysisInput) -> bool {
+    let h = &input.host.host;
+    h.rt_runtime_us >= 0
+        && h.rt_period_us > 0
+        && h.rt_runtime_us < h.rt_period_us
+        && !input.fusion.dedicated_core
+        && rt_throttling(input).is_none()
 }
 
 /// Computes every stream's bound.
@@ -374,6 +424,7 @@ pub fn rt_throttling(input: &AnalysisInput) -> Option<Task> {
 ///         dedicated_core: true, blocking_ns: 0 },
 ///     other_rt_load: vec![],
 ///     sync_sets: vec![],
+///     rt_throttling: RtThrottling::Ignore,
 /// };
 /// let r = analyze(&input).unwrap();
 /// assert_eq!(r.streams[0].bound_ns, 100 + 500); // nothing ahead of a lone stream's item
@@ -668,11 +719,21 @@ fn stream_bound(
         need_op(&input.host.cache_line_transfer, "cache-line transfer time")?
             .saturating_mul(u64::from(s.cache_lines))
     };
+    // The throttle windows the busy window holds, shown as their own term; the wait is split,
+    // not added to, so nothing is counted twice.
+    let throttle = busy_window
+        .interference
+        .iter()
+        .filter(|i| i.task == RT_THROTTLING)
+        .map(|i| i.time_ns)
+        .sum::<u64>()
+        .min(wait.saturating_sub(t_sched));
     let terms = Terms {
         delta_irq_ns: s.delta_irq_ns,
         t_enq_ns: t_enq,
         t_sched_ns: t_sched.min(wait),
-        backlog_ns: wait.saturating_sub(t_sched),
+        rt_throttle_ns: throttle,
+        backlog_ns: wait.saturating_sub(t_sched).saturating_sub(throttle),
         t_cc_ns: t_cc,
     };
     let bound = terms.total();
@@ -691,15 +752,27 @@ fn stream_bound(
     }
     if let Some(t) = throttling {
         notes.push(format!(
-            "spinning on a shared core: the kernel's RT throttling ({} µs of every {} µs go to \
-             other threads) is counted as interference",
+            "{}: the kernel's RT throttling ({} µs of every {} µs go to other threads) is \
+             counted as interference",
+            if input.rt_throttling == RtThrottling::Charge {
+                "[report] rt_throttling = \"charge\""
+            } else {
+                "spinning on a shared core"
+            },
             t.c / 1000,
             t.t / 1000
         ));
     }
-    if input.fusion.dedicated_core && !input.other_rt_load.is_empty() {
+    if input.fusion.dedicated_core
+        && input
+            .other_rt_load
+            .iter()
+            .any(|t| t.priority >= input.fusion.priority)
+    {
         notes.push(
-            "fusion core declared dedicated, yet other RT load was given; it is counted".into(),
+            "fusion core declared dedicated, yet other RT load of equal or higher priority was \
+             given; it is counted"
+                .into(),
         );
     }
     Ok(StreamBound {

@@ -20,10 +20,11 @@ fn svg(h: u32, draw: impl FnOnce(&Area<'_>) -> Result<(), DrawErr>) -> String {
     }
     s
 }
-const TERM_COLOURS: [RGBColor; 5] = [
+const TERM_COLOURS: [RGBColor; 6] = [
     RGBColor(78, 121, 167),
     RGBColor(242, 142, 43),
     RGBColor(225, 87, 89),
+    RGBColor(176, 122, 161),
     RGBColor(118, 183, 178),
     RGBColor(89, 161, 79),
 ];
@@ -32,7 +33,7 @@ fn us(ns: f64) -> f64 {
     ns / 1000.0
 }
 
-/// Horizontal stacked bars of the five terms, one bar per stream (µs).
+/// Horizontal stacked bars of the terms, one bar per stream (µs).
 pub fn stacked_terms(bounds: &[&StreamBound]) -> String {
     svg(90 + 40 * bounds.len() as u32, |root| {
         draw_terms(root, bounds)
@@ -50,7 +51,7 @@ fn draw_terms(root: &Area<'_>, bounds: &[&StreamBound]) -> Result<(), DrawErr> {
     let n = bounds.len().max(1);
     let mut chart = ChartBuilder::on(root)
         .caption(
-            "Bound breakdown: Δirq + t_enq + T_sched + backlog + t_cc (µs)",
+            "Bound breakdown: Δirq + t_enq + T_sched + RT throttle + backlog + t_cc (µs)",
             ("sans-serif", 16),
         )
         .margin(10)

@@ -194,6 +194,10 @@ pub struct Report {
     /// the fix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall_cause: Option<String>,
+    /// When the host throttles RT threads, the fusion CPU is not isolated and the bound does not
+    /// charge the throttle window: that the bound does not cover it, and the option that does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rt_throttling_note: Option<String>,
 }
 
 fn sig4(x: f64) -> f64 {
@@ -401,6 +405,7 @@ pub fn build_with(
         stall_count,
         stalls,
         stall_cause,
+        rt_throttling_note: why::throttling_note(input),
     }
 }
 
@@ -456,6 +461,7 @@ impl Report {
                 .map(|f| format!("**{}**", f.text)),
         );
         v.extend(self.stall_cause.clone());
+        v.extend(self.rt_throttling_note.clone());
         if self.stall_count > 0 {
             v.push(format!(
                 "The fusion thread stalled {} time(s) for longer than T_sched ({}): no dequeue and \

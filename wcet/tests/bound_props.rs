@@ -4,7 +4,7 @@
 mod common;
 
 use proptest::prelude::*;
-use wcet::bound::{analyze, AnalysisInput, BoundError, StreamSpec, Wakeup};
+use wcet::bound::{analyze, AnalysisInput, BoundError, RtThrottling, StreamSpec, Wakeup};
 use wcet::rta::Task;
 
 /// Two streams and one higher-priority thread on the fusion core, spinning with a 5 µs poll.
@@ -98,6 +98,71 @@ fn spinning_on_a_shared_core_pays_rt_throttling() {
     );
     input.fusion.dedicated_core = true;
     assert!(analyze(&input).unwrap().streams[0].bound_ns < 1_000_000);
+}
+
+/// With `rt_throttling = charge` a sleeping thread is charged the throttle window too, as its
+/// own term (the busy window's throttle interference, not added on top of it); a spinning one is
+/// charged it once, not twice; a host that does not throttle adds nothing.
+#[test]
+fn charging_the_throttle_window_shows_it_once_as_its_own_term() {
+    let mut input = common::input();
+    input.streams.truncate(1);
+    input.host.host.rt_runtime_us = 950_000;
+    input.host.host.rt_period_us = 1_000_000;
+    let ignored = analyze(&input).unwrap().streams[0].clone();
+    assert_eq!(ignored.terms.rt_throttle_ns, 0);
+    input.rt_throttling = RtThrottling::Charge;
+    let charged = analyze(&input).unwrap().streams[0].clone();
+    assert_eq!(charged.terms.rt_throttle_ns, 50_000_000);
+    assert_eq!(charged.terms.total(), charged.bound_ns);
+    // Items that arrive during the window are backlog; a lone stream's first item waits longest.
+    assert!(charged.terms.backlog_ns >= ignored.terms.backlog_ns);
+    assert!(charged.bound_ns >= ignored.bound_ns + 50_000_000);
+    assert!(
+        charged
+            .notes
+            .iter()
+            .any(|n| n.contains("rt_throttling = \"charge\"") && n.contains("50000 µs")),
+        "{:?}",
+        charged.notes
+    );
+    // Spinning on a shared core: charged either way, and the same once.
+    input.fusion.wakeup = Wakeup::Spin {
+        poll_period_ns: 1_000,
+    };
+    let spin_charged = analyze(&input).unwrap().streams[0].clone();
+    input.rt_throttling = RtThrottling::Ignore;
+    let spin_ignored = analyze(&input).unwrap().streams[0].clone();
+    assert_eq!(spin_charged.bound_ns, spin_ignored.bound_ns);
+    assert_eq!(spin_charged.terms.rt_throttle_ns, 50_000_000);
+    let windows: Vec<_> = spin_charged
+        .busy_window
+        .interference
+        .iter()
+        .filter(|i| i.task == "rt-throttling")
+        .collect();
+    assert_eq!(windows.len(), 1, "{windows:?}");
+    // No throttling on the host: nothing to charge.
+    input.rt_throttling = RtThrottling::Charge;
+    input.fusion.wakeup = Wakeup::Futex;
+    input.host.host.rt_runtime_us = -1;
+    let off = analyze(&input).unwrap().streams[0].clone();
+    assert_eq!(off, ignored);
+}
+
+/// The option reads from JSON with a default, and an unknown value is refused.
+#[test]
+fn the_option_defaults_to_ignore_in_json() {
+    let json = serde_json::to_value(common::input()).unwrap();
+    let mut obj = json.as_object().unwrap().clone();
+    obj.remove("rt_throttling");
+    let back: AnalysisInput = serde_json::from_value(obj.clone().into()).unwrap();
+    assert_eq!(back.rt_throttling, RtThrottling::Ignore);
+    obj.insert("rt_throttling".into(), "charge".into());
+    let back: AnalysisInput = serde_json::from_value(obj.clone().into()).unwrap();
+    assert_eq!(back.rt_throttling, RtThrottling::Charge);
+    obj.insert("rt_throttling".into(), "sometimes".into());
+    assert!(serde_json::from_value::<AnalysisInput>(obj.into()).is_err());
 }
 
 #[test]
@@ -236,6 +301,35 @@ proptest! {
             }
             (Err(BoundError::Unschedulable { .. }), Ok(_)) => prop_assert!(false, "more load made it schedulable"),
             (Ok(_) | Err(BoundError::Unschedulable { .. }), Err(BoundError::Unschedulable { .. })) => {}
+            (a, b) => prop_assert!(false, "unexpected {a:?} / {b:?}"),
+        }
+    }
+
+    /// Charging the throttle window never lowers a bound (it may leave none), and on a host that
+    /// does not throttle (runtime −1) it changes nothing.
+    #[test]
+    fn charging_the_throttle_window_never_lowers_a_bound(input in arb_input(), runtime_ms in 0i64..1000, throttles in any::<bool>(), dedicated in any::<bool>()) {
+        let mut off = input;
+        off.host.host.rt_period_us = 1_000_000;
+        off.host.host.rt_runtime_us = if throttles { runtime_ms * 1000 } else { -1 };
+        off.fusion.dedicated_core = dedicated;
+        let mut on = off.clone();
+        on.rt_throttling = RtThrottling::Charge;
+        match (analyze(&off), analyze(&on)) {
+            (Ok(a), Ok(b)) => {
+                for (sa, sb) in a.streams.iter().zip(&b.streams) {
+                    prop_assert!(sb.bound_ns >= sa.bound_ns, "{}: {} -> {}", sa.name, sa.bound_ns, sb.bound_ns);
+                    prop_assert_eq!(sb.terms.total(), sb.bound_ns);
+                    if !throttles {
+                        prop_assert_eq!(sa, sb);
+                    } else {
+                        let window = (1000 - runtime_ms) as u64 * 1_000_000;
+                        prop_assert!(sb.terms.rt_throttle_ns >= window.min(sb.bound_ns), "{:?}", sb.terms);
+                    }
+                }
+            }
+            (Err(BoundError::Unschedulable { .. }), Ok(_)) => prop_assert!(false, "charging made it schedulable"),
+            (Ok(_) | Err(BoundError::Unschedulable { .. }), Err(BoundError::Unschedulable { .. })) => prop_assert!(throttles),
             (a, b) => prop_assert!(false, "unexpected {a:?} / {b:?}"),
         }
     }

@@ -154,7 +154,8 @@ fn the_report_says_which_stall_explains_a_violation_and_why() {
         "shares CPUs with other SCHED_FIFO threads (this host isolates none)",
         "either can stop it for tens of ms",
         "Fix: set kernel.sched_rt_runtime_us = -1 with the fusion thread on an isolated CPU \
-         (node.thread.cpu), or account for the throttle window.",
+         (node.thread.cpu), or charge the throttle window in the bound ([report] rt_throttling = \
+         \"charge\").",
     ] {
         assert!(cause.contains(part), "{part:?} missing from {cause:?}");
     }
@@ -236,4 +237,51 @@ fn a_violation_partly_explained_says_which_part_is_not() {
         "{}",
         f.text
     );
+}
+
+/// Without the option the report says the bound does not cover the host's RT throttling and names
+/// the option; with it the throttle window is its own column of the breakdown and term of the
+/// JSON, the 25 ms stall is within the bound, and the note is gone. On an isolated CPU, or with
+/// throttling off, there is nothing to say.
+#[test]
+fn the_report_says_when_the_throttle_window_is_not_charged_and_charges_it_on_request() {
+    let mut input = input();
+    let r = report(&input, trace(true, &[]));
+    let note = r.rt_throttling_note.as_deref().expect("a note");
+    assert!(
+        note.contains("does not cover RT throttling")
+            && note.contains("(950000/1000000 µs)")
+            && note.contains("for 50 ms of every 1000 ms")
+            && note.contains("[report] rt_throttling = \"charge\""),
+        "{note}"
+    );
+    let md = r.to_markdown();
+    assert!(md.contains(note) && !md.contains("| RT throttle |"), "{md}");
+    assert!(r.to_html().contains("does not cover RT throttling"));
+    assert!(r.to_json().contains("\"rt_throttling_note\""));
+
+    input.rt_throttling = wcet::bound::RtThrottling::Charge;
+    let r = report(&input, trace(true, &[]));
+    assert!(r.rt_throttling_note.is_none());
+    assert!(r.all_hold, "{:?}", r.streams[0].verdict);
+    let imu = &r.streams[0].bound;
+    assert_eq!(imu.terms.rt_throttle_ns, 50 * MS);
+    let md = r.to_markdown();
+    assert!(
+        md.contains("| stream | Δirq | t_enq | T_sched | RT throttle | backlog | t_cc | L_b |")
+            && md.contains("| 50000.000 µs |"),
+        "{md}"
+    );
+    assert!(r.to_json().contains("\"rt_throttle_ns\": 50000000"));
+
+    input.rt_throttling = wcet::bound::RtThrottling::Ignore;
+    input.host.host.rt_runtime_us = -1;
+    assert!(report(&input, trace(true, &[]))
+        .rt_throttling_note
+        .is_none());
+    input.host.host.rt_runtime_us = 950_000;
+    input.fusion.dedicated_core = true;
+    assert!(report(&input, trace(true, &[]))
+        .rt_throttling_note
+        .is_none());
 }

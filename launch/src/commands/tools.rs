@@ -199,7 +199,7 @@ pub fn bound(cli: &Cli, a: &BoundArgs) -> anyhow::Result<u8> {
         report.utilisation * 100.0
     );
     println!(
-        "{:<12} {:>12}  {:<60} {:>9} {:>10}",
+        "{:<12} {:>12}  {:<90} {:>9} {:>10}",
         "STREAM", "BOUND µs", "TERMS (µs)", "MIN RING", "MAX RATE"
     );
     for s in &report.streams {
@@ -210,7 +210,7 @@ pub fn bound(cli: &Cli, a: &BoundArgs) -> anyhow::Result<u8> {
             .map(|(n, v)| format!("{n} {:.1}", *v as f64 / 1e3))
             .collect();
         println!(
-            "{:<12} {:>12.1}  {:<60} {:>9} {:>8.1}Hz",
+            "{:<12} {:>12.1}  {:<90} {:>9} {:>8.1}Hz",
             s.name,
             s.bound_ns as f64 / 1e3,
             terms.join(" + "),

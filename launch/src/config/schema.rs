@@ -574,6 +574,11 @@ pub struct Report {
     /// Samples per stream a verdict should rest on; the report says, per stream with fewer, how
     /// long the target would take at its rate.
     pub sample_target: u64,
+    /// `"charge"`: every stream's bound is charged the kernel's RT-throttle window
+    /// (`sched_rt_period_us − sched_rt_runtime_us`, from the calibration) once per period its busy
+    /// window spans. `"ignore"` (the default): not charged, unless the fusion thread spins on a
+    /// shared core; the report then says the bound does not cover it.
+    pub rt_throttling: wcet::bound::RtThrottling,
 }
 
 impl Default for Report {
@@ -586,6 +591,7 @@ impl Default for Report {
                 .collect(),
             calibration: None,
             sample_target: wcet::report::DEFAULT_SAMPLE_TARGET,
+            rt_throttling: wcet::bound::RtThrottling::Ignore,
         }
     }
 }

@@ -103,25 +103,37 @@ impl Report {
                 })
                 .collect(),
         };
+        // The RT-throttle column only where some bound charges it.
+        let throttled = self
+            .streams
+            .iter()
+            .any(|r| r.bound.terms.rt_throttle_ns > 0);
+        let shown = |name: &str| throttled || name != "RT throttle";
+        let mut head = vec!["stream"];
+        head.extend(
+            crate::bound::Terms::default()
+                .named()
+                .iter()
+                .map(|t| t.0)
+                .filter(|n| shown(n)),
+        );
+        head.extend(["L_b", "with GPU ΔL", "backlog from"]);
         let terms = Table {
             title: "Bound breakdown",
-            head: vec![
-                "stream",
-                "Δirq",
-                "t_enq",
-                "T_sched",
-                "backlog",
-                "t_cc",
-                "L_b",
-                "with GPU ΔL",
-                "backlog from",
-            ],
+            head,
             rows: self
                 .streams
                 .iter()
                 .map(|r| {
                     let mut row = vec![r.name.clone()];
-                    row.extend(r.bound.terms.named().iter().map(|t| us(t.1)));
+                    row.extend(
+                        r.bound
+                            .terms
+                            .named()
+                            .iter()
+                            .filter(|t| shown(t.0))
+                            .map(|t| us(t.1)),
+                    );
                     row.push(us(r.bound.bound_ns));
                     row.push(opt_us(r.bound.chain_ns));
                     row.push(method(&r.bound.method));

@@ -205,17 +205,41 @@ pub(super) fn cause(input: &AnalysisInput) -> String {
             });
         }
     }
-    let fix = match (throttling, isolated) {
-        (true, false) => {
-            " Fix: set kernel.sched_rt_runtime_us = -1 with the fusion thread on an isolated CPU \
-             (node.thread.cpu), or account for the throttle window."
-        }
-        (true, true) => {
-            " Fix: set kernel.sched_rt_runtime_us = -1, or account for the throttle window."
-        }
-        (false, false) => " Fix: run the fusion thread on an isolated CPU (node.thread.cpu).",
-        (false, true) => " Fix: find what took the CPU (steal time, /proc/interrupts).",
+    // Where the bound already charges the throttle window, charging it is no fix.
+    let account = if crate::bound::rt_throttling(input).is_some() {
+        ""
+    } else {
+        ", or charge the throttle window in the bound ([report] rt_throttling = \"charge\")"
     };
-    text.push_str(fix);
+    let fix = match (throttling, isolated) {
+        (true, false) => format!(
+            " Fix: set kernel.sched_rt_runtime_us = -1 with the fusion thread on an isolated CPU \
+             (node.thread.cpu){account}."
+        ),
+        (true, true) => format!(" Fix: set kernel.sched_rt_runtime_us = -1{account}."),
+        (false, false) => {
+            " Fix: run the fusion thread on an isolated CPU (node.thread.cpu).".into()
+        }
+        (false, true) => " Fix: find what took the CPU (steal time, /proc/interrupts).".into(),
+    };
+    text.push_str(&fix);
     text
+}
+
+/// The sentence that the bound does not cover the host's RT throttling, and the option that
+/// charges it, or `None` where it is covered, disabled or the fusion CPU is isolated.
+pub(super) fn throttling_note(input: &AnalysisInput) -> Option<String> {
+    let h = &input.host.host;
+    crate::bound::throttling_uncovered(input).then(|| {
+        format!(
+            "The bound does not cover RT throttling: it is enabled on this host ({}/{} µs) and the \
+             fusion thread's CPU is not isolated, so for {} ms of every {} ms no SCHED_FIFO thread \
+             may run. Charge it with [report] rt_throttling = \"charge\" (wcet input: \
+             \"rt_throttling\": \"charge\").",
+            h.rt_runtime_us,
+            h.rt_period_us,
+            (h.rt_period_us - h.rt_runtime_us) as f64 / 1000.0,
+            h.rt_period_us as f64 / 1000.0
+        )
+    })
 }

@@ -79,6 +79,7 @@ pub fn input() -> AnalysisInput {
         },
         other_rt_load: vec![],
         sync_sets: vec![],
+        rt_throttling: Default::default(),
     }
 }
 
