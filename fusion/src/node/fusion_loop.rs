@@ -434,8 +434,13 @@ impl FusionLoop {
     }
 
     /// Sleeps until any open input has data, at most `max_wait` (`reconnect` while an input is
-    /// missing, then only that long when none is open).
+    /// missing, then only that long when none is open). Returns at once while a received sample
+    /// waits for its turn ([`Service::pending`]): a turn that ended at its [`BURST`] limit can leave
+    /// one there with every channel empty, and `wait_any` only sees the channels.
     fn wait(&self, now: u64, max_wait: Duration, reconnect: Duration) {
+        if self.service.pending.iter().any(Option::is_some) {
+            return;
+        }
         let inputs = &self.service.inputs;
         let mut refs: heapless::Vec<&Subscriber, MAX_STREAMS> = heapless::Vec::new();
         for s in inputs.iter().filter_map(|i| i.sub.as_ref()) {
