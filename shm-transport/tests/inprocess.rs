@@ -320,12 +320,14 @@ fn wrong_layout_version_and_garbage_are_refused_and_stale_replaced() {
         Subscriber::open(&name),
         Err(OpenError::Incompatible { .. })
     ));
-    // A stale segment (publisher gone without unlinking) is replaced by a new publisher.
+    // A segment whose publisher is alive (its lock still held) is never replaced.
     std::mem::forget(p); // keeps its lock: still "alive"
     assert!(matches!(
         Publisher::create(&name, &ChannelConfig::default()),
         Err(CreateError::AlreadyExists { .. })
     ));
+    // The forgotten publisher never unlinks: leave nothing behind in /dev/shm.
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
