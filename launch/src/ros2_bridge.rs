@@ -73,6 +73,8 @@ pub fn gateway_config(cfg: &Config, prefix: &str) -> GatewayConfig {
                         usize::try_from(c.chunk_size.get_ref().bytes()).unwrap_or(usize::MAX)
                     }),
                     chunk_count: ch.map_or(8, |c| *c.chunk_count.get_ref()),
+                    // The declared channel as a whole: ring depth, overflow, wake-up, memory lock.
+                    geometry: ch.map(crate::config::channel_config),
                 }
             })
             .collect(),

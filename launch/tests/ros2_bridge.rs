@@ -528,6 +528,17 @@ fn bridged_channels_get_the_codec_of_what_they_carry() {
         [Some("odometry-record".into()), Some("layout".into())],
         "fused_odometry, imu"
     );
+    // Every bridged channel the config declares carries its whole geometry to the gateway.
+    let gw = launch::ros2_bridge::gateway_config(&cfg, "");
+    for (b, want) in gw.bridges.iter().zip(&cfg.deployment.ros2.bridges) {
+        let declared = cfg.channel(want.channel.get_ref()).expect("declared");
+        assert_eq!(
+            b.geometry,
+            Some(launch::config::channel_config(declared)),
+            "{}",
+            b.channel
+        );
+    }
     // A channel nothing in the deployment writes in a layout keeps complete CDR.
     let raw = config(
         "[[channel]]\nname = \"info\"\nchunk_size = 4096\nchunk_count = 4\nring_depth = 4\n\

@@ -70,6 +70,12 @@ pub struct BridgeConfig {
     /// Ingest: number of chunks (default 8).
     #[serde(default = "default_chunk_count")]
     pub chunk_count: u32,
+    /// Ingest: the created channel's whole geometry where the caller declares one (a launcher's
+    /// `[[channel]]`: ring depth, overflow, wake-up, memory lock, …); it overrides `chunk_size` and
+    /// `chunk_count`, and its user header is raised to what the codec writes. `None`: a channel of
+    /// `chunk_count` chunks of `chunk_size` with a ring of [`ring_depth_for`] and keep-last.
+    #[serde(skip)]
+    pub geometry: Option<ChannelConfig>,
 }
 
 /// Descriptor-ring depth for a slab of `chunk_count` chunks: the largest power of two not above
@@ -196,6 +202,7 @@ pub struct Gateway {
 ///         qos: Default::default(),
 ///         chunk_size: 4096,
 ///         chunk_count: 16,
+///         geometry: None,
 ///     }],
 /// };
 /// let stop = AtomicBool::new(false);
@@ -429,13 +436,19 @@ impl Bridge {
 
     fn ingest(&self, participant: &DomainParticipant) {
         let c = &self.cfg;
-        let channel_cfg = ChannelConfig {
-            chunk_size: c.chunk_size,
-            chunk_count: c.chunk_count,
-            ring_depth: ring_depth_for(c.chunk_count),
-            overflow: OverflowPolicy::KeepLast,
-            user_header_size: self.codec.user_header_size(),
-            ..ChannelConfig::default()
+        let channel_cfg = match &c.geometry {
+            Some(g) => ChannelConfig {
+                user_header_size: g.user_header_size.max(self.codec.user_header_size()),
+                ..g.clone()
+            },
+            None => ChannelConfig {
+                chunk_size: c.chunk_size,
+                chunk_count: c.chunk_count,
+                ring_depth: ring_depth_for(c.chunk_count),
+                overflow: OverflowPolicy::KeepLast,
+                user_header_size: self.codec.user_header_size(),
+                ..ChannelConfig::default()
+            },
         };
         let mut publisher = match Publisher::create(&c.channel, &channel_cfg) {
             Ok(p) => p,

@@ -125,6 +125,7 @@ fn bridge(direction: Direction, topic: &str, channel: &str) -> BridgeConfig {
         qos: QosConfig::ros_default(),
         chunk_size: 4096,
         chunk_count: 16,
+        geometry: None,
     }
 }
 

@@ -35,6 +35,7 @@ fn bridge(
         chunk_size: 4 << 20,
         // 16 chunks: rings of 8, so a consumer that reads after a burst of 5 loses nothing.
         chunk_count: 16,
+        geometry: None,
     }
 }
 
