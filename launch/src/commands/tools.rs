@@ -8,6 +8,7 @@ use crate::cli::{
 };
 use crate::config::Config;
 use anyhow::Context;
+use rtfuse_trace::TraceReader;
 use std::path::PathBuf;
 
 /// `rtfuse record`: channels into an MCAP file until Ctrl-C, SIGTERM or `--duration`.
@@ -177,19 +178,30 @@ fn default_traces(cfg: &Config, given: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The analysis input of `cfg` and `traces` with the host's calibration (the file given, the
+/// config's, or measured now for `seconds`), and the bound per stream: what `bound` and `report`
+/// share.
+fn analyze(
+    cli: &Cli,
+    cfg: &Config,
+    traces: &[TraceReader],
+    calibration: &Option<PathBuf>,
+    seconds: f64,
+) -> anyhow::Result<(wcet::bound::AnalysisInput, wcet::bound::BoundReport)> {
+    let mut input = analysis::input(cfg, traces, &cli.prefix)
+        .map_err(|e| failure(EXIT_USAGE, format!("{e:#}")))?;
+    input.host =
+        analysis::calibration(cfg, calibration_file(cfg, calibration).as_deref(), seconds)?;
+    let bounds = wcet::bound::analyze(&input)
+        .map_err(|e| failure(EXIT_RUNTIME, format!("no bound: {e}")))?;
+    Ok((input, bounds))
+}
+
 /// `rtfuse bound`.
 pub fn bound(cli: &Cli, a: &BoundArgs) -> anyhow::Result<u8> {
     let cfg = load(&a.config)?;
     let traces = analysis::read_traces(&default_traces(&cfg, &a.traces))?;
-    let mut input = analysis::input(&cfg, &traces, &cli.prefix)
-        .map_err(|e| failure(EXIT_USAGE, format!("{e:#}")))?;
-    input.host = analysis::calibration(
-        &cfg,
-        calibration_file(&cfg, &a.calibration).as_deref(),
-        a.seconds,
-    )?;
-    let report = wcet::bound::analyze(&input)
-        .map_err(|e| failure(EXIT_RUNTIME, format!("no bound: {e}")))?;
+    let (_, report) = analyze(cli, &cfg, &traces, &a.calibration, a.seconds)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(EXIT_OK);
@@ -235,15 +247,7 @@ pub fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<u8> {
         ));
     }
     let traces = analysis::read_traces(&paths)?;
-    let mut input = analysis::input(&cfg, &traces, &cli.prefix)
-        .map_err(|e| failure(EXIT_USAGE, format!("{e:#}")))?;
-    input.host = analysis::calibration(
-        &cfg,
-        calibration_file(&cfg, &a.calibration).as_deref(),
-        a.seconds,
-    )?;
-    let bounds = wcet::bound::analyze(&input)
-        .map_err(|e| failure(EXIT_RUNTIME, format!("no bound: {e}")))?;
+    let (input, bounds) = analyze(cli, &cfg, &traces, &a.calibration, a.seconds)?;
     let options = wcet::report::ReportOptions {
         sample_target: cfg.deployment.report.sample_target,
     };
