@@ -96,9 +96,5 @@ fn the_demo_is_recorded_and_the_recording_runs_through_mcap_replay_drivers() {
         dir.path().join("fused.mcap").exists(),
         "node.outputs.mcap is written:\n{out}"
     );
-    assert!(
-        segments(&prefix).is_empty(),
-        "left: {:?}",
-        segments(&prefix)
-    );
+    assert_no_segments(&prefix);
 }

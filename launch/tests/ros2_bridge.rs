@@ -503,11 +503,7 @@ fn the_ros2_bridge_example_runs_and_a_ros2_node_receives_the_fused_odometry() {
         line.contains("(odometry-record)") && line.contains(" 0 malformed, 0 unconvertible"),
         "{line}"
     );
-    assert!(
-        common::segments(&prefix).is_empty(),
-        "left behind: {:?}",
-        common::segments(&prefix)
-    );
+    common::assert_no_segments(&prefix);
 }
 
 #[test]

@@ -39,11 +39,7 @@ fn the_demo_runs_with_real_processes_and_leaves_nothing_behind() {
         stdout.contains("driver camera") && stdout.contains("node"),
         "{stdout}"
     );
-    assert!(
-        segments(&prefix).is_empty(),
-        "left behind: {:?}",
-        segments(&prefix)
-    );
+    assert_no_segments(&prefix);
     assert!(
         dir.path().join("rtfuse-trace.bin").exists(),
         "the demo writes a trace"
@@ -139,11 +135,7 @@ fn a_killed_driver_is_restarted_and_the_node_keeps_running() {
     );
     let imu = stream_line(&stdout, "imu").unwrap_or_else(|| panic!("{stdout}"));
     assert!(received(imu) > 200, "imu: {imu}");
-    assert!(
-        segments(&prefix).is_empty(),
-        "left behind: {:?}",
-        segments(&prefix)
-    );
+    assert_no_segments(&prefix);
 }
 
 #[test]
@@ -189,11 +181,7 @@ fn a_killed_supervisor_leaves_no_orphans_and_the_next_run_cleans_up() {
     );
     let (code, stdout, stderr) = wait_output(again, WATCHDOG);
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(
-        segments(&prefix).is_empty(),
-        "left behind: {:?}",
-        segments(&prefix)
-    );
+    assert_no_segments(&prefix);
 }
 
 #[test]

@@ -32,6 +32,12 @@ pub fn segments(prefix: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Asserts that no segment with `prefix` is left in /dev/shm, naming those that are.
+pub fn assert_no_segments(prefix: &str) {
+    let left = segments(prefix);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// A command for the binary with the prefix set, in `dir`.
 pub fn rtfuse(prefix: &str, dir: &Path) -> Command {
     let mut c = Command::new(BIN);
