@@ -213,7 +213,9 @@ fn diagonal(v: [f64; 6]) -> [f64; 36] {
     c
 }
 
-fn odometry(
+/// A `nav_msgs/Odometry` (child frame "base_link"; frame "odom" unless `header` names one) with
+/// diagonal covariances from the variances given.
+pub(crate) fn odometry(
     mut header: Header,
     p: [f64; 3],
     q: [f64; 4],

@@ -17,7 +17,6 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
 use std::path::Path;
 
-use rtfuse_msgs::builtin_interfaces::Time;
 use rtfuse_msgs::nav_msgs::Odometry;
 use rtfuse_msgs::sensor_msgs::{Image, PointCloud2, PointField};
 use rtfuse_msgs::std_msgs::Header;
@@ -91,10 +90,7 @@ pub fn float32_fields(names: &[&str]) -> Vec<PointField> {
 }
 
 fn header(stamp_ns: u64, frame_id: &str) -> Header {
-    Header {
-        stamp: Time::from_nanos(i64::try_from(stamp_ns).unwrap_or(i64::MAX)),
-        frame_id: frame_id.into(),
-    }
+    crate::layout::header(i64::try_from(stamp_ns).unwrap_or(i64::MAX), frame_id)
 }
 
 /// Writes fused results into an MCAP file.

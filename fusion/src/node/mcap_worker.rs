@@ -11,12 +11,7 @@
 
 use crossbeam_queue::ArrayQueue;
 use nalgebra::UnitQuaternion;
-use rtfuse_msgs::builtin_interfaces::Time;
-use rtfuse_msgs::geometry_msgs::{
-    Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance, Vector3,
-};
 use rtfuse_msgs::nav_msgs::Odometry;
-use rtfuse_msgs::std_msgs::Header;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -155,44 +150,15 @@ fn unpack_cloud(bytes: &[u8], n: usize, out: &mut Vec<ColoredPoint>) {
 fn odometry(e: &Estimate) -> Odometry {
     let s = &e.state;
     let q = UnitQuaternion::from_euler_angles(s[3], s[4], s[5]);
-    Odometry {
-        header: Header {
-            stamp: Time::from_nanos(e.t_sensor_ns as i64),
-            frame_id: "odom".into(),
-        },
-        child_frame_id: "base_link".into(),
-        pose: PoseWithCovariance {
-            pose: Pose {
-                position: Point {
-                    x: s[0],
-                    y: s[1],
-                    z: s[2],
-                },
-                orientation: Quaternion {
-                    x: q.i,
-                    y: q.j,
-                    z: q.k,
-                    w: q.w,
-                },
-            },
-            covariance: [0.0; 36],
-        },
-        twist: TwistWithCovariance {
-            twist: Twist {
-                linear: Vector3 {
-                    x: s[6],
-                    y: s[7],
-                    z: s[8],
-                },
-                angular: Vector3 {
-                    x: s[9],
-                    y: s[10],
-                    z: s[11],
-                },
-            },
-            covariance: [0.0; 36],
-        },
-    }
+    crate::layout::odometry(
+        crate::layout::header(e.t_sensor_ns as i64, "odom"),
+        [s[0], s[1], s[2]],
+        [q.i, q.j, q.k, q.w],
+        [s[6], s[7], s[8]],
+        [s[9], s[10], s[11]],
+        [0.0; 6],
+        [0.0; 6],
+    )
 }
 
 /// The writer thread.
