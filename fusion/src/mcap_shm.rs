@@ -47,10 +47,6 @@ pub struct ChannelPlan {
     pub first_log_time: u64,
     /// Log time of its last message (ns).
     pub last_log_time: u64,
-    /// Header stamp of its first message (ns).
-    pub first_stamp_ns: i64,
-    /// Width and height of its largest image (images only).
-    pub image_size: Option<(u32, u32)>,
 }
 
 impl ChannelPlan {
@@ -79,15 +75,8 @@ impl ReplaySink for Sizing {
                 messages: 0,
                 first_log_time: m.log_time,
                 last_log_time: m.log_time,
-                first_stamp_ns: m.msg.stamp_ns(),
-                image_size: None,
             });
-        if len > plan.max_payload {
-            plan.max_payload = len;
-            if let RosMsg::Image(i) = m.msg {
-                plan.image_size = Some((i.width, i.height));
-            }
-        }
+        plan.max_payload = plan.max_payload.max(len);
         plan.messages += 1;
         plan.first_log_time = plan.first_log_time.min(m.log_time);
         plan.last_log_time = plan.last_log_time.max(m.log_time);
