@@ -4,8 +4,7 @@
 use fusion::driver::meta::encode_odometry;
 use fusion::driver::meta::{FrameMeta, StreamKind};
 use fusion::driver::synthetic::{
-    CameraConfig, ImuConfig, LidarConfig, OdometryConfig, SyntheticCamera, SyntheticImu,
-    SyntheticLidar, SyntheticOdometry,
+    CameraConfig, ImuConfig, OdometryConfig, SyntheticImu, SyntheticOdometry,
 };
 use fusion::driver::{spawn_driver_thread, truth_time, SensorDriver};
 use fusion::node::{
@@ -24,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod node_common;
-use node_common::{rt, spec, unique, watchdog};
+use node_common::{rt, spawn_four_drivers, spec, unique, watchdog};
 #[test]
 fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
     watchdog(90, "node end-to-end test");
@@ -42,37 +41,7 @@ fn node_pairs_projects_and_traces_synthetic_drivers_in_threads() {
         unique("depth"),
     );
     let odom = unique("odom");
-    let drivers: Vec<(Box<dyn SensorDriver>, &str)> = vec![
-        (Box::new(SyntheticCamera::new(cam_cfg).unwrap()), &cam),
-        (
-            Box::new(
-                SyntheticLidar::new(LidarConfig {
-                    points_per_scan: 8000,
-                    ..LidarConfig::default()
-                })
-                .unwrap(),
-            ),
-            &lidar,
-        ),
-        (
-            Box::new(
-                SyntheticImu::new(ImuConfig {
-                    rate_hz: 200.0,
-                    ..ImuConfig::default()
-                })
-                .unwrap(),
-            ),
-            &imu,
-        ),
-        (
-            Box::new(SyntheticOdometry::new(OdometryConfig::default()).unwrap()),
-            &odom,
-        ),
-    ];
-    let threads: Vec<_> = drivers
-        .into_iter()
-        .map(|(d, n)| spawn_driver_thread(d, n, rt(40), stop.clone()).unwrap())
-        .collect();
+    let threads = spawn_four_drivers(cam_cfg, 8000, [&cam, &lidar, &imu, &odom], &stop);
     let trace = std::env::temp_dir().join(format!("{}.rtft", unique("trace")));
     let mcap = std::env::temp_dir().join(format!("{}.mcap", unique("fused")));
     let cfg = NodeConfig {

@@ -5,11 +5,8 @@
 
 use fusion::alloc_check::CountingAllocator;
 use fusion::driver::meta::{FrameMeta, StreamKind};
-use fusion::driver::synthetic::{
-    CameraConfig, ImuConfig, LidarConfig, OdometryConfig, SyntheticCamera, SyntheticImu,
-    SyntheticLidar, SyntheticOdometry,
-};
-use fusion::driver::{spawn_driver_thread, truth_time, SensorDriver};
+use fusion::driver::synthetic::CameraConfig;
+use fusion::driver::truth_time;
 use fusion::node::{
     FusionNode, NodeConfig, OdometryRecord, ProjectionSpec, SyncPolicy, Wakeup, CLOUD_XYZRGB,
 };
@@ -21,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod node_common;
-use node_common::{rt, spec, unique, watchdog};
+use node_common::{rt, spawn_four_drivers, spec, unique, watchdog};
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
 
@@ -53,37 +50,7 @@ fn node_publishes_coloured_clouds_and_odometry_on_shm_outputs() {
     );
     let (cloud_ch, odom_ch) = (unique("cloud"), unique("odo"));
     let points_per_scan = 8000;
-    let drivers: Vec<(Box<dyn SensorDriver>, &str)> = vec![
-        (Box::new(SyntheticCamera::new(cam_cfg).unwrap()), &cam),
-        (
-            Box::new(
-                SyntheticLidar::new(LidarConfig {
-                    points_per_scan,
-                    ..LidarConfig::default()
-                })
-                .unwrap(),
-            ),
-            &lidar,
-        ),
-        (
-            Box::new(
-                SyntheticImu::new(ImuConfig {
-                    rate_hz: 200.0,
-                    ..ImuConfig::default()
-                })
-                .unwrap(),
-            ),
-            &imu,
-        ),
-        (
-            Box::new(SyntheticOdometry::new(OdometryConfig::default()).unwrap()),
-            &odom,
-        ),
-    ];
-    let threads: Vec<_> = drivers
-        .into_iter()
-        .map(|(d, n)| spawn_driver_thread(d, n, rt(40), stop.clone()).unwrap())
-        .collect();
+    let threads = spawn_four_drivers(cam_cfg, points_per_scan, [&cam, &lidar, &imu, &odom], &stop);
     let cfg = NodeConfig {
         name: "outputs".into(),
         streams: vec![

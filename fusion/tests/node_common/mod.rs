@@ -45,3 +45,42 @@ pub fn spec(channel: &str, kind: StreamKind, rate_hz: f64) -> StreamSpec {
         rate_hz,
     }
 }
+
+/// Starts the four synthetic drivers on threads at SCHED_FIFO 40: the camera of `cam_cfg` on
+/// `channels[0]`, a LiDAR of `points_per_scan` points, an IMU at 200 Hz and the default odometry
+/// on the others.
+pub fn spawn_four_drivers(
+    cam_cfg: fusion::driver::synthetic::CameraConfig,
+    points_per_scan: usize,
+    channels: [&str; 4],
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<fusion::driver::DriverThread> {
+    use fusion::driver::synthetic::{
+        ImuConfig, LidarConfig, OdometryConfig, SyntheticCamera, SyntheticImu, SyntheticLidar,
+        SyntheticOdometry,
+    };
+    use fusion::driver::{spawn_driver_thread, SensorDriver};
+    let drivers: [Box<dyn SensorDriver>; 4] = [
+        Box::new(SyntheticCamera::new(cam_cfg).unwrap()),
+        Box::new(
+            SyntheticLidar::new(LidarConfig {
+                points_per_scan,
+                ..LidarConfig::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            SyntheticImu::new(ImuConfig {
+                rate_hz: 200.0,
+                ..ImuConfig::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(SyntheticOdometry::new(OdometryConfig::default()).unwrap()),
+    ];
+    drivers
+        .into_iter()
+        .zip(channels)
+        .map(|(d, n)| spawn_driver_thread(d, n, rt(40), stop.clone()).unwrap())
+        .collect()
+}
