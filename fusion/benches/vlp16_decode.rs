@@ -1,7 +1,7 @@
 //! VLP-16 decode throughput on one core against the sensor's real packet rate (754 packets/s).
 //!
 //! Run: `cargo bench -p fusion --bench vlp16_decode`. Decodes the 1000 real packets of
-//! `shared/data/vlp16/recording.bin` through the rotation assembler (validation, geometry,
+//! `fusion/tests/data/vlp16/recording.bin` through the rotation assembler (validation, geometry,
 //! ring and time fields, one cloud per rotation) 41 times and prints the median rate, its ratio
 //! to 754 packets/s (target ≥ 100×) and, as a same-run baseline, the rate of merely copying the
 //! packets' bytes.
@@ -48,7 +48,7 @@ fn decode_all(rec: &[u8], cfg: DecoderConfig, buf: &mut [u8]) -> u64 {
 fn main() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/vlp16/recording.bin"
+        "/tests/data/vlp16/recording.bin"
     );
     let rec = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
     let packets = (rec.len() / PACKET_SIZE) as f64;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fusion::udp::{PacketReceiver, PipelineStats, UdpConfig, VecSink, Vlp16Pipeline};
 use fusion::vlp16::{decode_stream, CloudInfo, DecoderConfig, RotationAssembler, PACKET_SIZE};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/vlp16/");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vlp16/");
 const CLOUD_CAPACITY: usize = 1 << 20;
 
 fn recording() -> Vec<u8> {

@@ -1,4 +1,5 @@
-//! VLP-16 decoder against the facts of the real packets in `shared/data/vlp16/`.
+//! VLP-16 decoder against the facts of the real packets in `tests/data/vlp16/` (a copy of the
+//! workplace's `shared/data/vlp16/`, MIT-licensed, LICENSE beside it).
 
 use fusion::vlp16::{
     decode_stream, ring_of_laser, CloudInfo, DecoderConfig, Packet, PointLayout, Push, ReturnMode,
@@ -6,14 +7,14 @@ use fusion::vlp16::{
 };
 use proptest::prelude::*;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/vlp16/");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vlp16/");
 
 fn data(name: &str) -> Vec<u8> {
     let path = format!("{DATA}{name}");
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "the real VLP-16 test data is missing: cannot read {path} ({e}); \
-             it lives in shared/data/vlp16/ beside the repository root"
+             it lives in fusion/tests/data/vlp16/"
         )
     })
 }

@@ -16,7 +16,7 @@ use fusion::vlp16::{decode_stream, DecoderConfig, PointLayout, PACKET_SIZE};
 use fusion::vlp16_driver::{Vlp16Driver, Vlp16DriverConfig};
 use shm_transport::Subscriber;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/vlp16/");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vlp16/");
 
 #[test]
 fn driver_publishes_one_cloud_per_rotation_into_shared_memory() {
