@@ -161,8 +161,12 @@ pub struct BridgeStats {
     pub qos_mismatches: Vec<String>,
     /// Remote DDS endpoints matched at the last check.
     pub matched: usize,
-    /// The last error, for the operator.
+    /// The last error, for the operator (malformed or refused payloads, DDS and channel errors).
+    /// It stays after the bridge recovers; the counters say how often.
     pub last_error: Option<String>,
+    /// What the bridge is waiting for now, if anything: an egress channel that does not exist
+    /// (yet) or whose publisher went away. Cleared as soon as the channel is open again.
+    pub waiting: Option<String>,
 }
 
 /// Counters of all bridges, in configuration order.
@@ -427,6 +431,14 @@ impl Bridge {
         self.update(|s| s.last_error = Some(what));
     }
 
+    /// Records a state the bridge waits out (not an error); `None` when it is over.
+    fn wait_for(&self, what: Option<String>) {
+        if let Some(w) = &what {
+            tracing::info!(topic = %self.cfg.ros_topic, channel = %self.cfg.channel, "{w}");
+        }
+        self.update(|s| s.waiting = what);
+    }
+
     fn run(self, participant: &DomainParticipant) {
         match self.cfg.direction {
             Direction::Ingest => self.ingest(participant),
@@ -533,10 +545,11 @@ impl Bridge {
                     Ok(s) => {
                         subscriber = Some(s);
                         reported_missing = false;
+                        self.wait_for(None);
                     }
                     Err(e) => {
                         if !reported_missing {
-                            self.fail(format!("waiting for channel {}: {e}", c.channel));
+                            self.wait_for(Some(format!("waiting for channel {}: {e}", c.channel)));
                             reported_missing = true;
                         }
                         std::thread::sleep(WAIT);
@@ -549,7 +562,11 @@ impl Bridge {
                 Ok(None) => continue,
                 Err(ReceiveError::Disconnected) => {
                     self.update(|s| s.peer_lost += 1);
-                    self.fail(format!("publisher of channel {} went away", c.channel));
+                    self.wait_for(Some(format!(
+                        "publisher of channel {} went away; waiting for a new one",
+                        c.channel
+                    )));
+                    reported_missing = true;
                     subscriber = None;
                     continue;
                 }

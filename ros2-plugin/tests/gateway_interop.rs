@@ -482,6 +482,8 @@ fn bad_input_is_counted_and_the_gateway_keeps_going() {
     eprintln!("{stats:#?}");
     assert_eq!(stats.bridges[1].malformed, 4);
     assert!(stats.bridges[1].last_error.is_some());
+    // The publisher came back: the bridge no longer says it is waiting for one.
+    assert_eq!(stats.bridges[1].waiting, None);
 }
 
 #[test]

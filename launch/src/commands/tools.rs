@@ -330,7 +330,7 @@ pub fn ros2_gateway(cli: &Cli, a: &DurationConfig) -> anyhow::Result<u8> {
         .map_err(|e| failure(EXIT_RUNTIME, format!("ros2 gateway: {e}")))?;
     for b in &stats.bridges {
         println!(
-            "{} <-> {} ({}): {} forwarded, {} malformed, {} unconvertible, {} oversize, {} dds errors{}",
+            "{} <-> {} ({}): {} forwarded, {} malformed, {} unconvertible, {} oversize, {} dds errors{}{}",
             b.ros_topic,
             b.channel,
             b.codec,
@@ -339,6 +339,9 @@ pub fn ros2_gateway(cli: &Cli, a: &DurationConfig) -> anyhow::Result<u8> {
             b.unconvertible,
             b.oversize,
             b.dds_errors,
+            b.waiting
+                .as_ref()
+                .map_or(String::new(), |w| format!(", still {w}")),
             b.last_error
                 .as_ref()
                 .map_or(String::new(), |e| format!(", last error: {e}"))
