@@ -269,7 +269,12 @@ fn stream_kind(cfg: &Config, channel: &str) -> Option<StreamKind> {
     })
 }
 
-fn projection(cfg: &Config) -> anyhow::Result<Option<ProjectionSpec>> {
+/// The projection of the config; `probed` holds the replay probes already made for node streams
+/// (so a replayed camera's file is read once).
+fn projection(
+    cfg: &Config,
+    probed: &[(String, TopicInfo)],
+) -> anyhow::Result<Option<ProjectionSpec>> {
     let Some(p) = &cfg.deployment.node.projection else {
         return Ok(None);
     };
@@ -287,11 +292,18 @@ fn projection(cfg: &Config) -> anyhow::Result<Option<ProjectionSpec>> {
             .as_ref()
             .map_or(cam.height, |v| *v.get_ref());
     }
-    if let Some(replay) = replay_feeding(cfg, p.camera.get_ref()).transpose()? {
-        // A recording's images have the size they were recorded with.
-        if let Some((w, h)) = replay.image_size {
-            (cam.width, cam.height) = (w, h);
+    let camera = p.camera.get_ref();
+    let probe;
+    let replay = match probed.iter().find(|(c, _)| c == camera) {
+        Some((_, info)) => Some(info),
+        None => {
+            probe = replay_feeding(cfg, camera).transpose()?;
+            probe.as_ref()
         }
+    };
+    // A recording's images have the size they were recorded with.
+    if let Some((w, h)) = replay.and_then(|r| r.image_size) {
+        (cam.width, cam.height) = (w, h);
     }
     let mut spec = ProjectionSpec::synthetic(&cam);
     if let Some([fx, fy, cx, cy]) = p.intrinsics {
@@ -318,6 +330,7 @@ pub fn node_config(cfg: &Config, prefix: &str) -> anyhow::Result<NodeConfig> {
     let d = &cfg.deployment;
     let n = &d.node;
     let mut streams = Vec::new();
+    let mut probed = Vec::new();
     for s in &n.streams {
         let name = s.get_ref();
         let replay = replay_feeding(cfg, name).transpose()?;
@@ -339,6 +352,9 @@ pub fn node_config(cfg: &Config, prefix: &str) -> anyhow::Result<NodeConfig> {
             kind,
             rate_hz,
         });
+        if let Some(r) = replay {
+            probed.push((name.clone(), r));
+        }
     }
     let mut nc = NodeConfig::demo();
     nc.name = d.name.clone();
@@ -370,7 +386,7 @@ pub fn node_config(cfg: &Config, prefix: &str) -> anyhow::Result<NodeConfig> {
             max_wait: Duration::from_millis(20),
         },
     };
-    nc.projection = projection(cfg)?;
+    nc.projection = projection(cfg, &probed)?;
     nc.ekf = n.ekf.as_ref().map(|e| EkfSpec {
         mahalanobis_threshold: e.mahalanobis_threshold,
         ..EkfSpec::default()
