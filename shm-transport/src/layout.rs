@@ -23,8 +23,8 @@ use crate::CreateError;
 
 /// `b"RTFUSEsg"` as a little-endian u64.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"RTFUSEsg");
-/// Bumped on every incompatible change of this file.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Bumped on every incompatible change of this file or of the slot protocol (2: `SLOT_RESYNC`).
+pub const LAYOUT_VERSION: u32 = 2;
 /// Value of `SegmentHeader::ready` once the creator finished initialising.
 pub(crate) const READY: u32 = 0x5245_4459;
 pub(crate) const PAGE: u64 = 4096;
@@ -50,6 +50,10 @@ pub(crate) const SLOT_FREE: u32 = 0;
 pub(crate) const SLOT_ATTACHING: u32 = 1;
 pub(crate) const SLOT_ACTIVE: u32 = 2;
 pub(crate) const SLOT_CLOSING: u32 = 3;
+/// The slot's rings were found damaged (by the publisher or by the subscriber): the publisher no
+/// longer pushes into them and keeps the chunks the slot holds until the subscriber closes it
+/// (`SLOT_CLOSING`) or dies. The subscriber re-attaches in a fresh slot.
+pub(crate) const SLOT_RESYNC: u32 = 4;
 
 /// The segment header. Geometry fields are written once by the creator before `ready` is released
 /// and copied (and validated) by every opener: they are never re-read after open.

@@ -19,6 +19,8 @@
 //!   subscriber reads every published sample, then gets [`ReceiveError::Disconnected`].
 //! - Nothing read from shared memory is trusted: headers are validated against a recomputed layout,
 //!   descriptors against the geometry, returns against the publisher's private ownership records.
+//!   A subscriber slot whose rings are found damaged is set aside and the subscriber re-attaches in
+//!   a fresh slot, so the stream goes on once the damage stops (see `PublisherStats::resynced`).
 //!
 //! ## Liveness
 //! Byte 0 of the shm object carries the publisher's `F_OFD_SETLK` lock, byte `1 + i` subscriber

@@ -5,13 +5,22 @@
 //! generation bumped on every loan. A return from a subscriber is honoured only if that slot's bit
 //! is set and the generation matches; a dead or closed subscriber's bits are cleared in one sweep.
 //! A chunk is free exactly when no bit is set and it is not on loan.
+//!
+//! Damaged rings: a subscriber's rings that break the ring protocol (an impossible stamp, a return
+//! the ownership records deny, a full ring with nothing to take for longer than
+//! [`SUSPECT_NS`]) are set aside (`SLOT_RESYNC`): the publisher stops pushing into them and the
+//! subscriber re-attaches in a fresh slot. The chunks the damaged slot holds stay held (the
+//! subscriber may still be reading some) until it closes the slot or dies; then all come back in
+//! one sweep, so a scribbled return ring cannot leak chunks.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use crate::config::{ChannelConfig, HugePages, OverflowPolicy, WakeupPolicy};
 use crate::descriptor::Descriptor;
-use crate::layout::{Layout, PUB_CLOSED, SLOT_ACTIVE, SLOT_ATTACHING, SLOT_CLOSING, SLOT_FREE};
+use crate::layout::{
+    Layout, PUB_CLOSED, SLOT_ACTIVE, SLOT_ATTACHING, SLOT_CLOSING, SLOT_FREE, SLOT_RESYNC,
+};
 use crate::liveness::{self, Watch, WatchKind};
 use crate::ring::PushError;
 use crate::segment::{self, Segment};
@@ -27,7 +36,15 @@ struct SubState {
     ret_tail: u64,
     /// Chunk written at each descriptor-ring position (index `pos & (depth - 1)`), trusted.
     shadow: Vec<u32>,
+    /// When a full descriptor ring first had nothing to take (0: not now). Only a scribbled tail
+    /// index keeps it so for long; see [`SUSPECT_NS`].
+    suspect_since: u64,
 }
+
+/// How long a keep-last ring may stay "full with nothing to take" before it is declared damaged.
+/// A consumer preempted between claiming an item and releasing its slot causes it for a moment;
+/// a scribbled tail index causes it for ever.
+pub const SUSPECT_NS: u64 = 100_000_000;
 
 /// The publisher's private, trusted record of who holds which chunk.
 struct Ownership {
@@ -72,6 +89,9 @@ pub struct PublisherStats {
     pub dead_subscribers: u64,
     /// Inconsistencies seen in shared memory (bogus returns, scribbled rings).
     pub errors: u64,
+    /// Subscriber slots whose rings were found damaged and set aside (the subscriber re-attaches
+    /// in a fresh slot; the old slot's chunks come back when it closes the old slot).
+    pub resynced: u64,
     /// Whether the segment is locked in RAM.
     pub locked: bool,
 }
@@ -95,6 +115,9 @@ pub struct Publisher {
     subs: Vec<SubState>,
     /// Bit `i`: slot `i` is served. Invariant: only slots adopted in state ACTIVE.
     active: u32,
+    /// Bit `i`: slot `i`'s rings are damaged (`SLOT_RESYNC`): not served, its chunks still held.
+    /// Disjoint from `active`.
+    quarantined: u32,
     seq: u64,
     epoch_seen: u64,
     stats: PublisherStats,
@@ -134,9 +157,11 @@ impl Publisher {
                     head: 0,
                     ret_tail: 0,
                     shadow: vec![0; l.ring_depth as usize],
+                    suspect_since: 0,
                 })
                 .collect(),
             active: 0,
+            quarantined: 0,
             seq: 0,
             epoch_seen: u64::MAX,
             stats: PublisherStats {
@@ -256,13 +281,33 @@ impl Publisher {
             let dead =
                 self.watch.dead_slot[i as usize].load(Ordering::Acquire) == attach.wrapping_add(1);
             let bit = 1u32 << i;
-            if self.active & bit != 0 {
+            if self.quarantined & bit != 0 {
+                if dead || state == SLOT_CLOSING {
+                    // The subscriber let go of the damaged slot (or died): its chunks come back.
+                    if dead {
+                        self.stats.dead_subscribers += 1;
+                    }
+                    self.detach(i);
+                } else if state != SLOT_RESYNC {
+                    self.stats.errors += 1;
+                    if segment::byte_is_locked(&self.seg.fd, 1 + i as u64) {
+                        // SYNC: as in `quarantine`.
+                        ctl.state.store(SLOT_RESYNC, Ordering::Release);
+                    } else {
+                        self.stats.dead_subscribers += 1;
+                        self.detach(i);
+                    }
+                }
+            } else if self.active & bit != 0 {
                 let ours = self.subs[i as usize].attach;
                 if dead || state == SLOT_CLOSING {
                     if dead {
                         self.stats.dead_subscribers += 1;
                     }
                     self.detach(i);
+                } else if state == SLOT_RESYNC && attach == ours {
+                    // The subscriber found its rings damaged and is re-attaching.
+                    self.quarantine(i);
                 } else if state != SLOT_ACTIVE || attach != ours {
                     // Not a state a live subscriber writes: someone scribbled on its slot. If the
                     // subscriber still holds its lock, count the damage and repair the words.
@@ -280,12 +325,16 @@ impl Publisher {
                 s.attach = attach;
                 s.head = 0;
                 s.ret_tail = 0;
+                s.suspect_since = 0;
                 self.active |= bit;
             } else if state == SLOT_CLOSING
                 || (state == SLOT_ACTIVE && dead)
                 || (state != SLOT_FREE && !segment::byte_is_locked(&self.seg.fd, 1 + i as u64))
             {
-                if !matches!(state, SLOT_ACTIVE | SLOT_ATTACHING | SLOT_CLOSING) {
+                if !matches!(
+                    state,
+                    SLOT_ACTIVE | SLOT_ATTACHING | SLOT_CLOSING | SLOT_RESYNC
+                ) {
                     self.stats.errors += 1; // a scribbled state on an unoccupied slot
                 }
                 // Never adopted (or died while attaching): nothing was delivered, just free the slot.
@@ -301,9 +350,34 @@ impl Publisher {
         }
     }
 
+    /// Stops serving slot `i`, whose rings are damaged, and tells its subscriber to re-attach. The
+    /// chunks it holds stay held until it closes the slot or dies (it may be reading some).
+    fn quarantine(&mut self, i: u32) {
+        let bit = 1u32 << i;
+        if self.active & bit == 0 {
+            return;
+        }
+        self.active &= !bit;
+        self.quarantined |= bit;
+        self.stats.resynced += 1;
+        let ctl = self.seg.control(i);
+        // SYNC: Release: the subscriber that acquires RESYNC sees every push before it (it drains
+        // what its old ring still holds before it re-attaches). A slot already CLOSING keeps that
+        // state (the next rescan sweeps it).
+        let _ = ctl
+            .state
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
+                (s != SLOT_CLOSING).then_some(SLOT_RESYNC)
+            });
+        // Wake a sleeping subscriber so that it notices now, not at its next timeout.
+        ctl.futex.fetch_add(1, Ordering::Release);
+        crate::wakeup::futex_wake_all(&ctl.futex);
+    }
+
     /// Takes every chunk slot `i` holds back and frees the slot.
     fn detach(&mut self, i: u32) {
         let bit = 1u32 << i;
+        self.quarantined &= !bit;
         for c in 0..self.own.holders.len() {
             if self.own.holders[c] & bit != 0 {
                 self.own.release_holder(c as u32, i);
@@ -335,6 +409,7 @@ impl Publisher {
                     Ok(None) => break,
                     Err(_) => {
                         self.stats.errors += 1;
+                        self.quarantine(i);
                         break;
                     }
                 };
@@ -346,17 +421,15 @@ impl Publisher {
                 if valid {
                     self.own.release_holder(chunk, i);
                 } else {
+                    // A return was lost or forged: which chunk leaked is unknown, so the slot is
+                    // set aside and all its chunks come back when it closes.
                     self.stats.errors += 1;
+                    self.quarantine(i);
+                    break;
                 }
             }
             self.subs[i as usize].ret_tail = tail;
         }
-    }
-
-    fn ring_has_room(&self, i: u32) -> bool {
-        let s = &self.subs[i as usize];
-        let ring = self.seg.desc_ring(i);
-        ring.has_room_single(s.head)
     }
 
     fn publish_desc(&mut self, mut desc: Descriptor) -> Result<(u64, u64), ()> {
@@ -369,9 +442,21 @@ impl Publisher {
             while active != 0 {
                 let i = active.trailing_zeros();
                 active &= active - 1;
-                if !self.ring_has_room(i) {
-                    self.stats.rejected += 1;
-                    return Err(());
+                match self
+                    .seg
+                    .desc_ring(i)
+                    .room_single(self.subs[i as usize].head)
+                {
+                    Ok(()) => {}
+                    Err(PushError::Full) => {
+                        self.stats.rejected += 1;
+                        return Err(());
+                    }
+                    Err(PushError::Corrupt) => {
+                        // Not full, damaged: set aside instead of refusing every sample for ever.
+                        self.stats.errors += 1;
+                        self.quarantine(i);
+                    }
                 }
             }
         }
@@ -423,6 +508,7 @@ impl Publisher {
             let pos = self.subs[i as usize].head;
             match ring.push_single(&mut self.subs[i as usize].head, words) {
                 Ok(()) => {
+                    self.subs[i as usize].suspect_since = 0;
                     self.subs[i as usize].shadow[(pos & mask) as usize] = chunk;
                     self.own.holders[chunk as usize] |= bit;
                     self.seg
@@ -445,11 +531,21 @@ impl Publisher {
                             self.seg.control(i).dropped.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(None) => {
-                            // Full, yet nothing to take: the subscriber just made room, or its
-                            // tail index was scribbled on (counted if it persists, below).
+                            // Full, yet nothing to take: the subscriber is between claiming an
+                            // item and freeing its slot, or its tail index was scribbled on.
+                            let now = crate::now_ns();
+                            let s = &mut self.subs[i as usize];
+                            if s.suspect_since == 0 {
+                                s.suspect_since = now;
+                            } else if now.saturating_sub(s.suspect_since) > SUSPECT_NS {
+                                self.stats.errors += 1;
+                                self.quarantine(i);
+                                return;
+                            }
                         }
                         Err(_) => {
                             self.stats.errors += 1;
+                            self.quarantine(i);
                             return;
                         }
                     }
@@ -457,10 +553,12 @@ impl Publisher {
                 Err(_) => {
                     // Full under reject (checked before, so only a scribbled ring) or corrupt.
                     self.stats.errors += 1;
+                    self.quarantine(i);
                     return;
                 }
             }
         }
+        // Four tries lost to a consumer racing us: this sample misses it (a gap it sees).
         self.stats.errors += 1;
     }
 }

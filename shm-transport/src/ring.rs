@@ -108,6 +108,12 @@ impl<'a> Ring<'a> {
         crate::sync::fence(Ordering::Release);
     }
 
+    /// The slot serving `pos` and the indices, for tests that play a hostile process.
+    #[cfg(test)]
+    pub(crate) fn raw(&self, pos: u64) -> (&Slot, &RingIndices) {
+        (self.slot(pos), self.idx)
+    }
+
     fn slot(&self, pos: u64) -> &Slot {
         // In bounds by construction: `mask = len - 1` with `len` a power of two.
         &self.slots[(pos & self.mask) as usize]
@@ -141,10 +147,20 @@ impl<'a> Ring<'a> {
         Ok(())
     }
 
-    /// Whether `push_single` at `*head` would find the slot free now.
-    pub fn has_room_single(&self, head: u64) -> bool {
+    /// What `push_single` at `head` would find now: `Ok` when the slot is free.
+    ///
+    /// # Errors
+    /// `Full` when it still holds the item one lap ago; `Corrupt` when its stamp is neither.
+    pub fn room_single(&self, head: u64) -> Result<(), PushError> {
         // SYNC: acquire the consumer's release of the slot (as in `push_single`).
-        self.slot(head).stamp.load(Ordering::Acquire) == head
+        let stamp = self.slot(head).stamp.load(Ordering::Acquire);
+        if stamp == head {
+            Ok(())
+        } else if stamp == head.wrapping_sub(self.mask) {
+            Err(PushError::Full)
+        } else {
+            Err(PushError::Corrupt)
+        }
     }
 
     /// Multi-producer push: claims a position by CAS on the shared head.

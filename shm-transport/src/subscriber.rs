@@ -1,12 +1,22 @@
 //! The subscribing end of a channel and the samples it hands out.
+//!
+//! Damaged rings: when this subscriber's rings break the ring protocol (an impossible stamp, a
+//! return that cannot be queued) or the publisher set the slot aside (`SLOT_RESYNC`), the
+//! subscriber first takes what its old descriptor ring still validly holds, then re-attaches in a
+//! fresh slot and goes on receiving; samples published in between are missed and show as sequence
+//! gaps. The old slot stays held until every sample received through it has been dropped, then
+//! closes, and the publisher takes its chunks back.
 
-use std::sync::atomic::AtomicU64 as StdAtomicU64;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64 as StdAtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{MemoryLock, WakeupPolicy};
 use crate::descriptor::Descriptor;
-use crate::layout::{PUB_CLOSED, SLOT_ACTIVE, SLOT_ATTACHING, SLOT_CLOSING, SLOT_FREE};
+use crate::layout::{
+    PUB_CLOSED, SLOT_ACTIVE, SLOT_ATTACHING, SLOT_CLOSING, SLOT_FREE, SLOT_RESYNC,
+};
 use crate::liveness::{self, Watch, WatchKind};
 use crate::segment::{self, Segment};
 use crate::sync::{fence, Ordering};
@@ -32,29 +42,65 @@ pub struct SubscriberStats {
     pub invalid: u64,
     /// Returns that could not be queued (only a scribbled return ring causes this).
     pub return_errors: u64,
+    /// Times this subscriber left damaged rings and re-attached in a fresh slot.
+    pub resyncs: u64,
     /// Whether this process's mapping is locked in RAM.
     pub locked: bool,
 }
 
+/// One attachment to one slot. A resync makes a new one; samples keep the old one (and its slot)
+/// alive until they drop.
 pub(crate) struct SubInner {
-    seg: Segment,
+    seg: Arc<Segment>,
+    /// The open file description holding this slot's liveness lock. Each attachment has its own:
+    /// OFD locks of one description merge, so a resync's attach through a shared one would take
+    /// (and on a failed claim release) the old slot's lock.
+    lock_fd: OwnedFd,
     slot: u32,
+    /// The slot's attach count when we took it.
+    attach: u64,
     watch: Arc<Watch>,
-    return_errors: StdAtomicU64,
+    /// Shared by every attachment of one subscriber.
+    return_errors: Arc<StdAtomicU64>,
+    /// The slot was given up (`close`): nothing may be read from or returned to it any more.
+    closed: AtomicBool,
 }
 
-impl Drop for SubInner {
-    fn drop(&mut self) {
+impl SubInner {
+    /// Gives the slot up: the publisher sweeps its chunks and frees it. Once.
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let ctl = self.seg.control(self.slot);
-        // SYNC: release our last returns before the publisher acquires CLOSING and sweeps.
-        ctl.state.store(SLOT_CLOSING, Ordering::Release);
+        // A slot the publisher already swept (after a scribbled state) may have a new occupant:
+        // leave its state alone.
+        if ctl.attach_count.load(Ordering::Acquire) == self.attach {
+            // SYNC: release our last returns before the publisher acquires CLOSING and sweeps.
+            ctl.state.store(SLOT_CLOSING, Ordering::Release);
+        }
         self.seg.header().sub_epoch.fetch_add(1, Ordering::Release);
-        segment::unlock_byte(&self.seg.fd, 1 + self.slot as u64);
+        segment::unlock_byte(&self.lock_fd, 1 + self.slot as u64);
         if self.watch.publisher_dead.load(Ordering::Acquire) {
             // The publisher crashed: nobody else will remove its name.
             self.seg.unlink_if_same();
         }
     }
+}
+
+impl Drop for SubInner {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A new open file description of the file behind `fd` (not a `dup`, which shares one).
+fn reopen(fd: &OwnedFd) -> std::io::Result<OwnedFd> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    Ok(OwnedFd::from(file))
 }
 
 /// The subscribing end of a channel. `receive` hands out [`Sample`]s; each chunk goes back to the
@@ -74,6 +120,12 @@ pub struct Subscriber {
     last_seq: u64,
     /// Empty polls since the last sample (throttles reads of the publisher's header line).
     empty_polls: u32,
+    /// The rings of the current slot are damaged: re-attach once the old ring is drained.
+    damaged: bool,
+    /// Damaged, and the old slot already closed (no fresh one yet): read nothing from it.
+    slotless: bool,
+    /// `return_errors` when last looked at (a new one means the return ring is damaged).
+    return_errors_seen: u64,
     stats: SubscriberStats,
 }
 
@@ -118,20 +170,27 @@ impl Subscriber {
 
     /// Takes a subscriber slot in an opened, validated segment.
     fn attach_to(seg: Segment) -> Result<Subscriber, OpenError> {
-        let slot = Self::attach(&seg)?;
+        let lock_fd = seg.fd.try_clone()?;
+        let (slot, attach) = Self::attach(&seg, &lock_fd)?;
         let fd = seg.fd.try_clone()?;
         let watch = Watch::new(fd, WatchKind::Subscriber);
         liveness::register(&watch);
         let locked = seg.locked;
         Ok(Subscriber {
             inner: Arc::new(SubInner {
-                seg,
+                seg: Arc::new(seg),
+                lock_fd,
                 slot,
+                attach,
                 watch,
-                return_errors: StdAtomicU64::new(0),
+                return_errors: Arc::new(StdAtomicU64::new(0)),
+                closed: AtomicBool::new(false),
             }),
             last_seq: 0,
             empty_polls: 0,
+            damaged: false,
+            slotless: false,
+            return_errors_seen: 0,
             stats: SubscriberStats {
                 locked,
                 ..SubscriberStats::default()
@@ -139,10 +198,11 @@ impl Subscriber {
         })
     }
 
-    fn attach(seg: &Segment) -> Result<u32, OpenError> {
+    /// Claims a free slot; returns it and its attach count.
+    fn attach(seg: &Segment, lock_fd: &OwnedFd) -> Result<(u32, u64), OpenError> {
         for i in 0..seg.layout.max_subscribers {
             // Lock first: a non-FREE state then always has a live lock holder or a dead process.
-            if !segment::try_lock_byte(&seg.fd, 1 + i as u64)? {
+            if !segment::try_lock_byte(lock_fd, 1 + i as u64)? {
                 continue;
             }
             let ctl = seg.control(i);
@@ -157,10 +217,13 @@ impl Subscriber {
                 )
                 .is_err()
             {
-                segment::unlock_byte(&seg.fd, 1 + i as u64);
+                segment::unlock_byte(lock_fd, 1 + i as u64);
                 continue;
             }
-            ctl.attach_count.fetch_add(1, Ordering::AcqRel);
+            let attach = ctl
+                .attach_count
+                .fetch_add(1, Ordering::AcqRel)
+                .wrapping_add(1);
             ctl.pid.store(std::process::id(), Ordering::Relaxed);
             ctl.start_ticks.store(
                 segment::process_start_ticks(std::process::id()),
@@ -172,7 +235,7 @@ impl Subscriber {
             // SYNC: release the initialised rings to the publisher (it acquires ACTIVE).
             ctl.state.store(SLOT_ACTIVE, Ordering::Release);
             seg.header().sub_epoch.fetch_add(1, Ordering::Release);
-            return Ok(i);
+            return Ok((i, attach));
         }
         Err(OpenError::NoFreeSlot(seg.channel.clone()))
     }
@@ -220,6 +283,66 @@ impl Subscriber {
         s
     }
 
+    /// Whether the slot is no longer ours as we attached it: the publisher set it aside
+    /// (`SLOT_RESYNC`), or a scribbled state or attach count made it sweep the slot. One read of
+    /// the slot's control line, only on the slow paths.
+    fn slot_lost(&self) -> bool {
+        if self.slotless {
+            return false;
+        }
+        let ctl = self.inner.seg.control(self.inner.slot);
+        // SYNC: acquire the publisher's pushes before it set the slot aside (drained first).
+        ctl.state.load(Ordering::Acquire) != SLOT_ACTIVE
+            || ctl.attach_count.load(Ordering::Relaxed) != self.inner.attach
+    }
+
+    /// Leaves the damaged slot and attaches to a fresh one. Without a free slot (the old one is
+    /// freed only after the publisher sweeps it) it stays damaged and is retried on a later look.
+    fn resync(&mut self) {
+        let seg = self.inner.seg.clone();
+        if !self.slotless {
+            // Tell the publisher to stop pushing into the old rings (it may have said so already).
+            // SYNC: pairs with the publisher's Acquire of the state in its rescan.
+            let _ = seg.control(self.inner.slot).state.compare_exchange(
+                SLOT_ACTIVE,
+                SLOT_RESYNC,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+            seg.header().sub_epoch.fetch_add(1, Ordering::Release);
+        }
+        // The new slot's lock goes on a new open file description of the same segment.
+        let Ok(lock_fd) = reopen(&seg.fd) else {
+            return;
+        };
+        match Self::attach(&seg, &lock_fd) {
+            Ok((slot, attach)) => {
+                self.inner = Arc::new(SubInner {
+                    seg,
+                    lock_fd,
+                    slot,
+                    attach,
+                    watch: self.inner.watch.clone(),
+                    return_errors: self.inner.return_errors.clone(),
+                    closed: AtomicBool::new(false),
+                });
+                self.return_errors_seen = self.inner.return_errors.load(Ordering::Relaxed);
+                self.damaged = false;
+                self.slotless = false;
+                self.empty_polls = 0;
+                self.stats.resyncs += 1;
+            }
+            Err(_) => {
+                if !self.slotless && Arc::strong_count(&self.inner) == 1 {
+                    // Nothing received through the old slot is still held: close it now, so
+                    // that the publisher frees it (one slot in all, say) for the next try.
+                    self.inner.close();
+                    self.slotless = true;
+                }
+            }
+        }
+    }
+
     fn publisher_gone(&self) -> bool {
         // SYNC: acquire the publisher's pushes before its CLOSED (or its death, reported by the
         // monitor after the kernel released the publisher's lock).
@@ -239,7 +362,12 @@ impl Subscriber {
 
     /// Whether a sample is waiting (one cache-line read).
     pub fn has_data(&self) -> bool {
-        self.inner.seg.desc_ring(self.inner.slot).has_item()
+        !self.slotless && self.inner.seg.desc_ring(self.inner.slot).has_item()
+    }
+
+    /// Whether this subscriber must look at its slot now (damaged or set aside by the publisher).
+    fn needs_attention(&self) -> bool {
+        self.damaged || self.slot_lost()
     }
 
     /// Takes the next sample without blocking: `Ok(None)` when none is queued.
@@ -264,10 +392,34 @@ impl Subscriber {
                 None => Err(ReceiveError::Disconnected),
             };
         }
+        if look {
+            let errors = self.inner.return_errors.load(Ordering::Relaxed);
+            if errors != self.return_errors_seen || self.slot_lost() {
+                // A return could not be queued (its chunk would leak) or the publisher found our
+                // rings damaged.
+                self.return_errors_seen = errors;
+                if !self.damaged {
+                    self.damaged = true;
+                    // Every push before the publisher's RESYNC is visible now: take those first.
+                    if let Some(s) = self.try_take() {
+                        return Ok(Some(s));
+                    }
+                }
+            }
+            if self.damaged {
+                self.resync();
+                if !self.damaged {
+                    return Ok(self.try_take());
+                }
+            }
+        }
         Ok(None)
     }
 
     fn try_take(&mut self) -> Option<Sample> {
+        if self.slotless {
+            return None;
+        }
         let seg = &self.inner.seg;
         let ring = seg.desc_ring(self.inner.slot);
         for _ in 0..ring.capacity() {
@@ -275,7 +427,10 @@ impl Subscriber {
                 Ok(Some((_, w))) => w,
                 Ok(None) => return None,
                 Err(_) => {
+                    // An impossible stamp: the ring is damaged. Re-attach at the next look.
                     self.stats.invalid += 1;
+                    self.damaged = true;
+                    self.empty_polls = 0;
                     return None;
                 }
             };
@@ -289,7 +444,8 @@ impl Subscriber {
             }
             if d.seq > self.last_seq {
                 if self.last_seq != 0 {
-                    self.stats.gaps += d.seq - self.last_seq - 1;
+                    // Saturating: a scribbled sequence number may be anything.
+                    self.stats.gaps = self.stats.gaps.saturating_add(d.seq - self.last_seq - 1);
                 }
             } else {
                 // Duplicate or reordered: only a scribbled ring does this. Counted; the sample is
@@ -354,6 +510,12 @@ fn ready(subs: &[&Subscriber]) -> bool {
     subs.iter().any(|s| s.has_data() || s.publisher_gone())
 }
 
+/// `ready`, or a subscriber must re-attach (checked off the spin path: it reads the slot's
+/// control line).
+fn ready_or_damaged(subs: &[&Subscriber]) -> bool {
+    ready(subs) || subs.iter().any(|s| s.needs_attention())
+}
+
 fn wait_any_until(subs: &[&Subscriber], deadline: u64) -> bool {
     const SLICE_NS: u64 = 5_000_000; // re-check liveness at least this often
     let spin_all = subs.iter().any(|s| s.wakeup() == WakeupPolicy::Spin);
@@ -373,6 +535,9 @@ fn wait_any_until(subs: &[&Subscriber], deadline: u64) -> bool {
         }
         n = n.wrapping_add(1);
         if n % 64 == 0 {
+            if subs.iter().any(|s| s.needs_attention()) {
+                return true;
+            }
             let now = crate::now_ns();
             if now >= deadline {
                 return false;
@@ -396,7 +561,7 @@ fn wait_any_until(subs: &[&Subscriber], deadline: u64) -> bool {
         // SYNC: order `waiting` before re-checking the rings (Dekker pair with the publisher's fence).
         fence(Ordering::SeqCst);
         let now = crate::now_ns();
-        let is_ready = ready(subs);
+        let is_ready = ready_or_damaged(subs);
         if !is_ready && now < deadline {
             let slice = Duration::from_nanos((deadline - now).min(SLICE_NS));
             let refs: [&crate::sync::AtomicU32; crate::wakeup::FUTEX_WAITV_MAX] =
@@ -523,3 +688,6 @@ const _: () = {
     assert_send::<Sample>();
     assert_send::<Subscriber>();
 };
+
+#[cfg(all(test, not(loom)))]
+mod resync_tests;

@@ -331,33 +331,57 @@ fn sigkill_publisher_subscriber_reads_everything_then_disconnects() {
     );
 }
 
-#[test]
-fn hostile_scribbler_causes_counted_errors_never_a_crash() {
-    let name = unique("scribble");
-    let sub = Peer::spawn(&["sub", &name, "3000000"], false);
-    // The publisher lingers after its last sample until we close its stdin, so the segment is
-    // alive for the whole scribbling.
-    let mut publ = Peer::spawn(
-        &["pub", &name, "3000000", "256", "keep-last", "1", "32", "16"],
-        true,
-    );
+/// Runs a subscriber (`sub_count` samples), a publisher (`pub_args` after NAME) and a scribbler
+/// (`scribble_ms`, `seed`) in three processes; returns the publisher's and the subscriber's output
+/// after checking that neither died of a signal (a segfault or abort would show here).
+fn scribbled_run(
+    name: &str,
+    sub_count: &str,
+    pub_args: &[&str],
+    linger: bool,
+    scribble_ms: &str,
+    seed: &str,
+) -> (String, String) {
+    let sub = Peer::spawn(&["sub", name, sub_count], false);
+    let mut args = vec!["pub", name];
+    args.extend_from_slice(pub_args);
+    let mut publ = Peer::spawn(&args, linger);
     assert_eq!(publ.line(), "created");
-    let scr = Peer::spawn(&["scribble", &name, "700", "12345"], false);
+    let scr = Peer::spawn(&["scribble", name, scribble_ms, seed], false);
     let (xst, xout) = scr.wait(Duration::from_secs(60));
     assert!(xst.success(), "{xout}");
     let (pst, pout) = publ.wait(Duration::from_secs(300));
     let (sst, sout) = sub.wait(Duration::from_secs(300));
     use std::os::unix::process::ExitStatusExt;
-    // Neither side died of a signal (a segfault or abort would show here); they may report bad data.
     assert!(
         pst.signal().is_none() && sst.signal().is_none(),
         "pub {pst:?} / sub {sst:?}"
     );
     assert!(pst.code().is_some() && sst.code().is_some());
-    let s = sout
-        .lines()
+    (pout, sout)
+}
+
+/// The subscriber's summary line.
+fn sub_summary(sout: &str) -> &str {
+    sout.lines()
         .find(|l| l.starts_with("received"))
-        .unwrap_or_else(|| panic!("sub summary missing: {sout}"));
+        .unwrap_or_else(|| panic!("sub summary missing: {sout}"))
+}
+
+#[test]
+fn hostile_scribbler_causes_counted_errors_never_a_crash() {
+    let name = unique("scribble");
+    // The publisher lingers after its last sample until we close its stdin, so the segment is
+    // alive for the whole scribbling. Each side may report bad data; neither may crash.
+    let (pout, sout) = scribbled_run(
+        &name,
+        "3000000",
+        &["3000000", "256", "keep-last", "1", "32", "16"],
+        true,
+        "700",
+        "12345",
+    );
+    let s = sub_summary(&sout);
     let p = pout
         .lines()
         .find(|l| l.starts_with("published") || l.starts_with("starved"))
@@ -375,5 +399,40 @@ fn hostile_scribbler_causes_counted_errors_never_a_crash() {
     );
     eprintln!("after scribbling: {p} / {s}");
     let _ = shm_transport::admin::clean_stale_matching(|c| c == name);
+    assert!(!std::path::Path::new(&seg_path(&name)).exists());
+}
+
+#[test]
+fn scribbled_channel_heals_once_the_scribbler_stops() {
+    // A paced publisher (one sample per 100 µs, ≥ 2 s in all) and a subscriber in two processes;
+    // a third process writes random words over everything after the header page for the first
+    // 500 ms. Damaged slots are set aside and the subscriber re-attaches, so the stream goes on:
+    // the last sample arrives, and the publisher never runs out of chunks (no return leaks).
+    const N: u64 = 20_000;
+    let name = unique("heal");
+    let n = N.to_string();
+    let (pout, sout) = scribbled_run(
+        &name,
+        "1000000000",
+        &[&n, "256", "keep-last", "1", "32", "16", "100"],
+        false,
+        "500",
+        "777",
+    );
+    let p = pout
+        .lines()
+        .find(|l| l.starts_with("published"))
+        .unwrap_or_else(|| panic!("the publisher starved (chunks leaked): {pout}"));
+    let s = sub_summary(&sout);
+    eprintln!("after scribbling: {p} / {s}");
+    assert_eq!(
+        field(s, "last"),
+        N,
+        "the stream went on after the scribbling: {p} / {s}"
+    );
+    assert!(
+        field(p, "resynced") + field(s, "resyncs") >= 1,
+        "the damage was noticed and healed: {p} / {s}"
+    );
     assert!(!std::path::Path::new(&seg_path(&name)).exists());
 }

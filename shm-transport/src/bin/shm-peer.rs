@@ -2,7 +2,7 @@
 //! handy for trying a channel by hand.
 //!
 //! ```text
-//! shm-peer pub NAME COUNT SIZE [reject|keep-last] [WAIT_SUBS] [CHUNKS] [DEPTH]
+//! shm-peer pub NAME COUNT SIZE [reject|keep-last] [WAIT_SUBS] [CHUNKS] [DEPTH] [PERIOD_US]
 //! shm-peer sub NAME COUNT [HOLD] [SLEEP_US]   # receive COUNT samples, verify, print a summary
 //! shm-peer scribble NAME MILLIS SEED         # hostile: write random bytes over the rings
 //! ```
@@ -93,6 +93,7 @@ mod peer {
             OverflowPolicy::Reject
         };
         let wait_subs: u32 = arg(args, 6, 1);
+        let period_us: u64 = arg(args, 9, 0);
         let cfg = ChannelConfig {
             chunk_size: size,
             chunk_count: arg(args, 7, 16),
@@ -140,6 +141,9 @@ mod peer {
                 Ok(info) => {
                     debug_assert_eq!(info.seq, seq + 1);
                     seq += 1;
+                    if period_us > 0 {
+                        std::thread::sleep(Duration::from_micros(period_us));
+                    }
                 }
                 Err(PublishError::Full(back)) => {
                     drop(back);
@@ -157,8 +161,8 @@ mod peer {
             return 3;
         }
         println!(
-            "published {} dropped {} errors {}",
-            st.published, st.dropped, st.errors
+            "published {} dropped {} errors {} resynced {} free {}",
+            st.published, st.dropped, st.errors, st.resynced, st.free_chunks
         );
         let _ = std::io::stdout().flush();
         // Linger until told (stdin closes) so a test can kill us mid-life or let us close.
@@ -231,8 +235,8 @@ mod peer {
         }
         let st = sub.stats();
         println!(
-            "received {got} bad {bad} last {last} gaps {} dropped {} invalid {} disconnected {disconnected}",
-            st.gaps, st.dropped_by_publisher, st.invalid
+            "received {got} bad {bad} last {last} gaps {} dropped {} invalid {} resyncs {} disconnected {disconnected}",
+            st.gaps, st.dropped_by_publisher, st.invalid, st.resyncs
         );
         i32::from(bad > 0)
     }
