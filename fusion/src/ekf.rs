@@ -2,13 +2,13 @@
 //! (cra-ros-pkg/robot_localization, `src/ekf.cpp` and `src/filter_base.cpp`).
 //!
 //! * State: 15-D `(x, y, z, roll, pitch, yaw, vx, vy, vz, vroll, vpitch, vyaw, ax, ay, az)`: pose in the
-//!   world (`odom`) frame, velocities and accelerations in the body frame ([`idx`](crate::ekf::idx) names the indices).
+//!   world (`odom`) frame, velocities and accelerations in the body frame ([`idx`] names the indices).
 //! * Motion model: robot_localization's omnidirectional constant-acceleration model
 //!   (`Ekf::predict`): position advances by the body velocity (and ½·a·dt²) rotated into the world
 //!   frame, orientation by the body rates through the Euler-rate matrix, velocity by the acceleration;
 //!   the Jacobian is the same analytic one, except one sign that we found wrong there (see `transfer`).
 //! * Process noise scaled by dt: `P = J P Jᵀ + dt · Q`.
-//! * Correction on any subset of state variables (a [`Measurement`](crate::ekf::Measurement) lists the indices it observes): gain
+//! * Correction on any subset of state variables (a [`Measurement`] lists the indices it observes): gain
 //!   `K = P Hᵀ (H P Hᵀ + R)⁻¹`, innovation angles wrapped to (-π, π], Mahalanobis gate
 //!   `yᵀ S⁻¹ y < threshold²` (robot_localization's `checkMahalanobisThreshold`), Joseph-form covariance
 //!   update `(I − K H) P (I − K H)ᵀ + K R Kᵀ`, state angles wrapped.
@@ -16,11 +16,11 @@
 //!   measurement's stamp, then correct; a stamp equal to the filter time is corrected without
 //!   prediction.
 //! * Out-of-sequence measurements as robot_localization's `smooth_lagged_data` (`RosFilter::revertTo`):
-//!   with a [`LagWindow`](crate::ekf::LagWindow) ([`Ekf::with_history`](crate::ekf::Ekf::with_history)) the filter keeps its recent states and
+//!   with a [`LagWindow`] ([`Ekf::with_history`]) the filter keeps its recent states and
 //!   measurements; a measurement stamped before the filter time rewinds to the last state before
 //!   its stamp, is applied there, and the later measurements are applied again in stamp order. One
 //!   older than the window (or any, without a history) is dropped and counted
-//!   ([`EkfStats::too_late`](crate::ekf::EkfStats::too_late)), never applied as if it were current: that would correct the present with
+//!   ([`EkfStats::too_late`]), never applied as if it were current: that would correct the present with
 //!   the past, and the gate would reject good data.
 //!
 //! Everything is fixed-size (`nalgebra::SMatrix`), the history is allocated once: no heap

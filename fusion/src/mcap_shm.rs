@@ -110,7 +110,7 @@ pub fn payload_len(msg: &RosMsg, cdr_len: usize) -> usize {
 /// First pass: the topics of a file that replay can deliver, with their largest payloads.
 ///
 /// # Errors
-/// See [`replay_bytes`].
+/// See [`crate::mcap_replay::replay_bytes`].
 pub fn plan_channels(buf: &[u8]) -> Result<Vec<ChannelPlan>, ReplayError> {
     plan_topic(buf, None)
 }
@@ -118,7 +118,7 @@ pub fn plan_channels(buf: &[u8]) -> Result<Vec<ChannelPlan>, ReplayError> {
 /// First pass over one topic (every topic with `None`); the others are not decoded.
 ///
 /// # Errors
-/// See [`replay_bytes`].
+/// See [`crate::mcap_replay::replay_bytes`].
 pub fn plan_topic(buf: &[u8], topic: Option<&str>) -> Result<Vec<ChannelPlan>, ReplayError> {
     let mut s = Sizing::default();
     let opts = ReplayOptions {

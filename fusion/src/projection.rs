@@ -1,18 +1,18 @@
 //! LiDAR → camera projection: transform points with the extrinsic into the camera optical frame, project
 //! with `sensor_msgs/CameraInfo` intrinsics, cull, and produce a depth image aligned to the camera and a
 //! coloured point cloud. Every call writes into caller buffers and allocates nothing. Both results can
-//! also be computed a bounded slice at a time ([`DepthPass`](crate::projection::DepthPass),
-//! [`CloudPass`](crate::projection::CloudPass)) with bit-identical results, so that a real-time thread
+//! also be computed a bounded slice at a time ([`DepthPass`],
+//! [`CloudPass`]) with bit-identical results, so that a real-time thread
 //! can serve other inputs between slices.
 //!
 //! Two camera models, as ROS defines them (REP 104, `image_geometry::PinholeCameraModel`):
-//! * [`ImageModel::Raw`](crate::projection::ImageModel::Raw) — the image as the camera delivers it: `K` and plumb-bob `D = (k1, k2, t1, t2, k3)`,
+//! * [`ImageModel::Raw`] — the image as the camera delivers it: `K` and plumb-bob `D = (k1, k2, t1, t2, k3)`,
 //!   exactly OpenCV's `projectPoints` (tested against it):
 //!   `x' = X/Z, y' = Y/Z, r² = x'² + y'²`,
 //!   `x'' = x'(1 + k1 r² + k2 r⁴ + k3 r⁶) + 2 t1 x'y' + t2 (r² + 2x'²)`,
 //!   `y'' = y'(1 + k1 r² + k2 r⁴ + k3 r⁶) + t1 (r² + 2y'²) + 2 t2 x'y'`,
 //!   `u = fx x'' + s y'' + cx, v = fy y'' + cy`.
-//! * [`ImageModel::Rectified`](crate::projection::ImageModel::Rectified) — the rectified image: the point is rotated into the rectified frame by `R`,
+//! * [`ImageModel::Rectified`] — the rectified image: the point is rotated into the rectified frame by `R`,
 //!   then `(u, v, w)ᵀ = P (X, Y, Z, 1)ᵀ`, `u /= w, v /= w`.
 //!
 //! Culling: points with depth `Z ≤ min_depth` (behind or at the camera), points outside the image (pixel
@@ -28,7 +28,7 @@
 //!
 //! | work                                                        | time             | rate            |
 //! |-------------------------------------------------------------|------------------|-----------------|
-//! | [`Projector::project_to_pixels`](crate::projection::Projector::project_to_pixels), 1 M points, plumb-bob      | 4.3 ms           | 231 M points/s  |
+//! | [`Projector::project_to_pixels`], 1 M points, plumb-bob      | 4.3 ms           | 231 M points/s  |
 //! | OpenCV 5.0.0 / 4.14.0 `projectPoints`, same points           | 501 / 515 ms     | 2.0 / 1.9 M/s   |
 //! | the same model in vectorised numpy (no Jacobian)             | 83 ms            | 12.1 M points/s |
 //! | synthetic LiDAR scan, 120 k rays                             | 9.2 ms           |                 |
@@ -36,7 +36,7 @@
 //! | depth image 1920×1080 + coloured cloud, 120 k-point scan     | 13.3 ms          |                 |
 //!
 //! One slice of that step as the fusion node cuts it at its default 8192 points (bulk work at
-//! [`BULK_BYTES_PER_POINT`](crate::projection::BULK_BYTES_PER_POINT)), same bench, median / max over
+//! [`BULK_BYTES_PER_POINT`]), same bench, median / max over
 //! 21 scans (2026-11-26, same VM, load average ~5, `chrt -f 50 taskset -c 1`):
 //!
 //! | slice of 8192 points                                         | median   | max      |

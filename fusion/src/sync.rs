@@ -1,11 +1,11 @@
 //! Time synchronisation of N message streams with the semantics of ROS 2 `message_filters`' C++ sync
-//! policies ([`ExactTime`](crate::sync::ExactTime) from `sync_policies/exact_time.hpp`, [`ApproximateTime`](crate::sync::ApproximateTime) from
+//! policies ([`ExactTime`] from `sync_policies/exact_time.hpp`, [`ApproximateTime`] from
 //! `sync_policies/approximate_time.hpp`, ros2/message_filters, rolling).
 //!
 //! Both are bounded and allocation-free: queues are `heapless` deques of capacity `Q` inside the value,
 //! messages are generic handles `M` (an index into a slot table, a loaned sample, ...) that the policy
 //! owns while it holds them and hands back exactly once, either inside a published set
-//! ([`SyncEvent::Set`](crate::sync::SyncEvent::Set)) or as a drop ([`SyncEvent::Dropped`](crate::sync::SyncEvent::Dropped)), so a caller that returns shared-memory
+//! ([`SyncEvent::Set`]) or as a drop ([`SyncEvent::Dropped`]), so a caller that returns shared-memory
 //! chunks on both events never leaks one. `M` need not be `Clone`.
 //!
 //! Time stamps are `i64` nanoseconds (ROS `builtin_interfaces/Time` as nanoseconds).

@@ -17,11 +17,11 @@
 //! The room is the box `[-14, 14] × [-9, 9] × [0, 4]` m (floor, ceiling and four walls, seen from inside)
 //! holding four coloured boxes that stand on the floor, clear of the path (`|x| ≤ 8`, `|y| ≤ 4`). The floor
 //! carries a 1 m checkerboard and the walls 2 m vertical stripes, so images have texture. Colours come from
-//! [`surface_colour`](crate::truth::surface_colour); the camera renders them and the LiDAR reports [`surface_reflectivity`](crate::truth::surface_reflectivity) as intensity, so
+//! [`surface_colour`]; the camera renders them and the LiDAR reports [`surface_reflectivity`] as intensity, so
 //! both see the SAME scene.
 //!
 //! # Mounts (the one place the extrinsics are defined)
-//! [`camera_in_body`](crate::truth::camera_in_body) and [`lidar_in_body`](crate::truth::lidar_in_body) place the sensors on the vehicle; [`lidar_to_camera_optical`](crate::truth::lidar_to_camera_optical)
+//! [`camera_in_body`] and [`lidar_in_body`] place the sensors on the vehicle; [`lidar_to_camera_optical`]
 //! is the extrinsic that LiDAR → camera projection uses.
 
 use nalgebra::{Isometry3, Matrix3, Rotation3, Translation3, UnitQuaternion, Vector3};

@@ -34,7 +34,7 @@ pub struct Cli {
     /// Less log output (-q warnings only, -qq errors only).
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
     pub quiet: u8,
-    /// Prefix for every shared-memory segment name (/dev/shm/rtfuse.<PREFIX><channel>), so that
+    /// Prefix for every shared-memory segment name (`/dev/shm/rtfuse.<PREFIX><channel>`), so that
     /// several deployments can run side by side.
     #[arg(long, global = true, env = "RTFUSE_PREFIX", default_value = "")]
     pub prefix: String,
