@@ -80,7 +80,7 @@ pub struct StreamCounters {
     pub received: Counter,
     /// Samples lost upstream: the sum of sequence-number gaps.
     pub dropped: Counter,
-    /// Transport errors (receive failures, disconnects).
+    /// Transport errors (receive failures, disconnects, re-attaches after damaged rings).
     pub errors: Counter,
     /// Samples that failed validation (bad metadata, wrong size) and were released unused.
     pub invalid: Counter,

@@ -283,6 +283,12 @@ impl Subscriber {
         s
     }
 
+    /// Times this subscriber left damaged rings and re-attached (as in [`Subscriber::stats`], but
+    /// without reading shared memory: cheap enough for every empty poll).
+    pub fn resyncs(&self) -> u64 {
+        self.stats.resyncs
+    }
+
     /// Whether the slot is no longer ours as we attached it: the publisher set it aside
     /// (`SLOT_RESYNC`), or a scribbled state or attach count made it sweep the slot. One read of
     /// the slot's control line, only on the slow paths.

@@ -150,6 +150,8 @@ struct Input {
     kind: StreamKind,
     sub: Option<Subscriber>,
     last_seq: u64,
+    /// The subscriber's re-attaches after damaged rings, as last counted into `errors`.
+    resyncs_seen: u64,
     next_open_ns: u64,
     opened_before: bool,
     counters: Arc<StreamCounters>,
@@ -163,6 +165,7 @@ impl Input {
         if let Ok(s) = Subscriber::open(&self.channel) {
             self.sub = Some(s);
             self.last_seq = 0;
+            self.resyncs_seen = 0;
             if self.opened_before {
                 self.counters.reconnects.inc();
             }
@@ -222,7 +225,15 @@ fn take_one(inp: &mut Input, stream: u16, flags0: u16) -> Option<Held> {
         let sub = inp.sub.as_mut()?;
         let sample = match sub.receive() {
             Ok(Some(s)) => s,
-            Ok(None) => return None,
+            Ok(None) => {
+                // A re-attach after damaged rings is a transport error the operator should see.
+                let r = sub.resyncs();
+                if r != inp.resyncs_seen {
+                    inp.counters.errors.add(r - inp.resyncs_seen);
+                    inp.resyncs_seen = r;
+                }
+                return None;
+            }
             Err(ReceiveError::Disconnected) | Err(_) => {
                 // The publisher is gone and everything it sent was received: look for a new one.
                 inp.sub = None;
@@ -233,7 +244,8 @@ fn take_one(inp: &mut Input, stream: u16, flags0: u16) -> Option<Held> {
         let t_dequeue = now_ns();
         let mut flags = flags0;
         let seq = sample.seq();
-        if inp.last_seq != 0 && seq > inp.last_seq + 1 {
+        // Saturating: a sequence number in shared memory may be anything.
+        if inp.last_seq != 0 && seq > inp.last_seq.saturating_add(1) {
             inp.counters.dropped.add(seq - inp.last_seq - 1);
             flags |= FLAG_GAP_BEFORE;
         }
@@ -341,6 +353,7 @@ impl FusionLoop {
                 kind: s.kind,
                 sub: None,
                 last_seq: 0,
+                resyncs_seen: 0,
                 next_open_ns: 0,
                 opened_before: false,
                 counters: sh.streams[i].clone(),
