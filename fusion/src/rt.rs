@@ -273,16 +273,22 @@ pub fn prefault_stack(kib: usize) {
     }
 }
 
-/// `CLOCK_MONOTONIC` now, in nanoseconds (the clock of every stage stamp; no system call via vDSO).
+/// `clock` now, in nanoseconds.
 #[inline]
-pub fn now_ns() -> u64 {
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a live, writable timespec; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // SAFETY: `ts` is a live, writable timespec; the callers pass clocks that always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds (the clock of every stage stamp; no system call via vDSO).
+#[inline]
+pub fn now_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// Sleeps until `CLOCK_MONOTONIC` reaches `deadline_ns` (`clock_nanosleep` with `TIMER_ABSTIME`, so
@@ -335,6 +341,13 @@ impl ThreadUsage {
                 .saturating_sub(earlier.involuntary_switches),
         }
     }
+}
+
+/// CPU time the calling thread has used, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`): its work
+/// alone, without the time it was preempted, stalled or waiting. A system call (not in the vDSO),
+/// no allocation.
+pub fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// Reads the calling thread's fault and context-switch counters. One system call, no allocation.

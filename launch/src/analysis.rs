@@ -2,8 +2,11 @@
 //! payload, ring depth and timing, and the fusion thread's wake-up and priority.
 //!
 //! A stream's worst-case service time comes from `[node.timing.<stream>] service_us` where the
-//! config gives it, else from the largest `fusion end − fusion start` the traces observed for it
-//! (an observed figure, which the report names as such). With neither, no bound is claimed.
+//! config gives it, else from the traces: the most CPU time the fusion thread used on one step of
+//! the stream where the traces measured it (its work alone), else the largest `fusion end − fusion
+//! start` (which includes interruptions). Either is an observed figure, which the report names as
+//! such. With neither, no bound is claimed. A declared figure below the measured CPU time is kept,
+//! and the report says that the bound does not cover the deployment and is not certified.
 //!
 //! The streams of `[node.sync]` share one fusion step per set (the projection): their service
 //! is the set's work, charged once per set where the streams are phase-locked (synthetic drivers
@@ -65,15 +68,21 @@ fn records_of<'a>(
     })
 }
 
-/// Largest observed fusion-thread work per stream name, in ns, over all traces.
+/// Largest observed fusion-thread work per step of a stream, in ns, over all traces: its CPU time
+/// where the traces measured it, else the step's wall-clock span.
 fn observed_service_ns(traces: &[TraceReader], stream: &str) -> Option<u64> {
-    records_of(traces, stream)
-        .filter_map(|r| {
-            r.t_fuse_end_ns
-                .checked_sub(r.t_fuse_start_ns)
-                .filter(|_| r.t_fuse_start_ns > 0)
-        })
-        .max()
+    let cpu = records_of(traces, stream)
+        .filter_map(|r| r.fuse_cpu())
+        .max();
+    cpu.or_else(|| {
+        records_of(traces, stream)
+            .filter_map(|r| {
+                r.t_fuse_end_ns
+                    .checked_sub(r.t_fuse_start_ns)
+                    .filter(|_| r.t_fuse_start_ns > 0)
+            })
+            .max()
+    })
 }
 
 /// Least tick → "DMA complete" time the traces observed for a stream, in ns.
@@ -651,5 +660,52 @@ mod rt_load_tests {
             assert_eq!(sb.terms.rt_throttle_ns, 50_000_000, "{}", sb.name);
             assert!(sb.bound_ns >= sa.bound_ns + 50_000_000, "{}", sb.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod observed_service_tests {
+    use super::*;
+    use rtfuse_trace::{Record, StreamInfo, TraceHeader, TraceWriter};
+
+    fn trace(records: &[Record]) -> TraceReader {
+        let header = TraceHeader {
+            streams: vec![StreamInfo {
+                id: 0,
+                name: "imu".into(),
+                kind: "imu".into(),
+                rate_hz: 400.0,
+                payload_bytes: 64,
+            }],
+            ..TraceHeader::default()
+        };
+        let mut buf = Vec::new();
+        let mut w = TraceWriter::new(&mut buf, &header).unwrap();
+        for r in records {
+            w.write(r).unwrap();
+        }
+        w.finish(0).unwrap();
+        TraceReader::from_bytes(&buf).unwrap()
+    }
+
+    fn step(span_ns: u64, cpu_ns: u32) -> Record {
+        Record {
+            seq: 1,
+            t_fuse_start_ns: 1_000,
+            t_fuse_end_ns: 1_000 + span_ns,
+            fuse_cpu_ns: cpu_ns,
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn cpu_time_is_the_work_where_measured_else_the_span() {
+        // A step preempted for 5 ms did 40 µs of work: the work is the service time.
+        let measured = trace(&[step(5_000_000, 40_000), step(30_000, 25_000)]);
+        assert_eq!(observed_service_ns(&[measured], "imu"), Some(40_000));
+        // An older trace without CPU times: the longest span, interruptions included.
+        let old = trace(&[step(5_000_000, 0), step(30_000, 0)]);
+        assert_eq!(observed_service_ns(&[old], "imu"), Some(5_000_000));
+        assert_eq!(observed_service_ns(&[], "imu"), None);
     }
 }

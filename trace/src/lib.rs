@@ -19,6 +19,12 @@
 //! Timestamps are `CLOCK_MONOTONIC` nanoseconds of the host that wrote the trace. A stage that did not
 //! happen (for example no sensor stamp) is 0.
 //!
+//! Record bytes 4..8 hold the fusion thread's CPU time for the step that fused the sample
+//! (`CLOCK_THREAD_CPUTIME_ID`, ns, u32, saturating; `Record::fuse_cpu_ns`): the work itself,
+//! without the time the thread was preempted or stalled, which the wall-clock span
+//! `t_fuse_end_ns − t_fuse_start_ns` includes. 0 means not measured (traces written before it was,
+//! which had these bytes reserved and zero, read the same way).
+//!
 //! # Example
 //! ```
 //! use rtfuse_trace::{Record, TraceHeader, TraceReader, TraceWriter, StreamInfo};
@@ -135,6 +141,9 @@ pub struct Record {
     pub t_fuse_start_ns: u64,
     /// Fusion of that set ended.
     pub t_fuse_end_ns: u64,
+    /// CPU time the fusion thread spent on that step (ns; 0 = not measured). A set fused in slices
+    /// counts its slices only, not the samples of other streams served between them.
+    pub fuse_cpu_ns: u32,
 }
 
 impl Record {
@@ -143,7 +152,7 @@ impl Record {
         let mut b = [0u8; RECORD_SIZE];
         b[0..2].copy_from_slice(&self.stream.to_le_bytes());
         b[2..4].copy_from_slice(&self.flags.to_le_bytes());
-        // bytes 4..8 reserved, zero
+        b[4..8].copy_from_slice(&self.fuse_cpu_ns.to_le_bytes());
         let words = [
             self.seq,
             self.t_sensor_ns,
@@ -176,6 +185,7 @@ impl Record {
             t_dequeue_ns: u64_at(4),
             t_fuse_start_ns: u64_at(5),
             t_fuse_end_ns: u64_at(6),
+            fuse_cpu_ns: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
         }
     }
 
@@ -188,6 +198,11 @@ impl Record {
     /// "DMA complete" to "fusion start".
     pub fn dma_to_fuse_start_ns(&self) -> Option<u64> {
         stage(self.t_dma_ns, self.t_fuse_start_ns)
+    }
+
+    /// The fusion thread's CPU time for the step, when measured.
+    pub fn fuse_cpu(&self) -> Option<u64> {
+        (self.fuse_cpu_ns > 0).then_some(u64::from(self.fuse_cpu_ns))
     }
 }
 
@@ -405,8 +420,14 @@ mod tests {
             t_dequeue_ns: 4,
             t_fuse_start_ns: 5,
             t_fuse_end_ns: 6,
+            fuse_cpu_ns: 0xdead_beef,
         };
         assert_eq!(Record::from_bytes(&r.to_bytes()), r);
+        assert_eq!(r.fuse_cpu(), Some(0xdead_beef));
+        // A record of a trace written before the CPU time was measured: bytes 4..8 zero.
+        let mut old = r.to_bytes();
+        old[4..8].fill(0);
+        assert_eq!(Record::from_bytes(&old).fuse_cpu(), None);
         assert!(matches!(
             TraceReader::from_bytes(b"NOTATRACEFILE..."),
             Err(TraceError::BadMagic)

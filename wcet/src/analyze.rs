@@ -9,14 +9,17 @@ use std::collections::BTreeMap;
 /// How a stage's latency is read from a record.
 pub type StageFn = fn(&Record) -> Option<u64>;
 
-/// Stages measured, in pipeline order: name and how to get it from a record.
-pub const STAGES: [(&str, StageFn); 4] = [
+/// Stages measured, in pipeline order: name and how to get it from a record. `fuse` is the
+/// wall-clock span of the step that fused the sample; `fuse_cpu` the fusion thread's CPU time for
+/// it (its work without preemption or stalls; only in traces that measured it).
+pub const STAGES: [(&str, StageFn); 5] = [
     ("dma_to_dequeue", Record::dma_to_dequeue_ns),
     ("dma_to_enqueue", |r| stage(r.t_dma_ns, r.t_enqueue_ns)),
     ("enqueue_to_dequeue", |r| {
         stage(r.t_enqueue_ns, r.t_dequeue_ns)
     }),
     ("fuse", |r| stage(r.t_fuse_start_ns, r.t_fuse_end_ns)),
+    ("fuse_cpu", Record::fuse_cpu),
 ];
 
 fn stage(from: u64, to: u64) -> Option<u64> {

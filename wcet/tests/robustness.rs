@@ -12,8 +12,9 @@ fn arb_record() -> impl Strategy<Value = Record> {
         any::<u16>(),
         any::<u64>(),
         prop::array::uniform6(any::<u64>()),
+        any::<u32>(),
     )
-        .prop_map(|(stream, flags, seq, t)| Record {
+        .prop_map(|(stream, flags, seq, t, cpu)| Record {
             stream,
             flags: flags & !rtfuse_trace::FLAG_TRAILER,
             seq,
@@ -23,6 +24,7 @@ fn arb_record() -> impl Strategy<Value = Record> {
             t_dequeue_ns: t[3],
             t_fuse_start_ns: t[4],
             t_fuse_end_ns: t[5],
+            fuse_cpu_ns: cpu,
         })
 }
 

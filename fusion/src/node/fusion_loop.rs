@@ -52,8 +52,17 @@ struct Held {
     meta: FrameMeta,
 }
 
+/// A fusion step: its wall-clock span and the fusion thread's CPU time for it (`Step::default()`:
+/// the sample was not fused).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Step {
+    pub t0: u64,
+    pub t1: u64,
+    pub cpu_ns: u64,
+}
+
 impl Held {
-    fn record(&self, t_fuse_start: u64, t_fuse_end: u64) -> Record {
+    fn record(&self, step: Step) -> Record {
         let d = self.sample.descriptor();
         Record {
             stream: self.stream,
@@ -63,8 +72,9 @@ impl Held {
             t_dma_ns: d.t_dma_ns,
             t_enqueue_ns: d.t_enqueue_ns,
             t_dequeue_ns: self.t_dequeue,
-            t_fuse_start_ns: t_fuse_start,
-            t_fuse_end_ns: t_fuse_end,
+            t_fuse_start_ns: step.t0,
+            t_fuse_end_ns: step.t1,
+            fuse_cpu_ns: u32::try_from(step.cpu_ns).unwrap_or(u32::MAX),
         }
     }
 }
@@ -133,10 +143,10 @@ struct Emitter {
 }
 
 impl Emitter {
-    /// Pushes `h`'s record (fused from `t0` to `t1`; 0, 0: not fused) and releases the sample: the
-    /// chunk goes back to its publisher.
-    fn emit(&self, h: Held, t0: u64, t1: u64) {
-        let r = h.record(t0, t1);
+    /// Pushes `h`'s record (fused in `step`; `Step::default()`: not fused) and releases the
+    /// sample: the chunk goes back to its publisher.
+    fn emit(&self, h: Held, step: Step) {
+        let r = h.record(step);
         self.stats.push(r);
         if let Some(t) = &self.trace {
             t.push(r);
@@ -312,7 +322,7 @@ impl Service {
                     inp.counters.invalid.inc();
                 }
             }
-            _ => self.meas.out.emit(h, 0, 0),
+            _ => self.meas.out.emit(h, Step::default()),
         }
     }
 
@@ -494,7 +504,7 @@ impl FusionLoop {
                     if let Err(e) = res {
                         // Non-monotonic stamps: counted, the sample is released unused.
                         service.inputs[i].counters.invalid.inc();
-                        pair.out.emit(e.into_msg().msg, 0, 0);
+                        pair.out.emit(e.into_msg().msg, Step::default());
                     }
                 }
                 _ => service.handle_unpaired(i, h),
@@ -505,7 +515,7 @@ impl FusionLoop {
     /// Releases every held sample (recorded as not fused).
     fn release_all(&mut self) {
         for h in self.service.pending.iter_mut().filter_map(Option::take) {
-            self.pair.out.emit(h, 0, 0);
+            self.pair.out.emit(h, Step::default());
         }
         if let Some(sy) = self.syncer.as_mut() {
             sy.drain(&mut |ev| self.pair.on_event(ev, &mut || {}));

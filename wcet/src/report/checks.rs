@@ -3,7 +3,7 @@
 //! steps longer than the work per sample the bound assumes.
 
 use super::us;
-use crate::analyze::StreamObservation;
+use crate::analyze::{Observations, StreamObservation};
 use crate::bound::{AnalysisInput, BoundReport, Method, StreamBound, SyncSet};
 use crate::phase::{self, ReleaseObservation, SetCheck};
 use rtfuse_trace::TraceReader;
@@ -121,13 +121,14 @@ pub(super) fn jitter_findings(
     off_tick.chain(wide).collect()
 }
 
-/// A note when the traces hold a fusion step longer than the work per sample the bound assumes
-/// (the step's span includes the thread being interrupted; the verdict shows what it cost).
-pub(super) fn longer_steps(
+/// The work per sample the bound assumes for stream `name` (its own, or its set's), the longest
+/// wall-clock span of a fusion step in the traces, and the most CPU time one step used where the
+/// traces measured it.
+fn step_maxima(
     input: &AnalysisInput,
     name: &str,
     obs: Option<&StreamObservation>,
-) -> Option<String> {
+) -> Option<(u64, u64, Option<u64>)> {
     let s = input.streams.iter().find(|s| s.name == name)?;
     let set = input
         .sync_sets
@@ -136,13 +137,75 @@ pub(super) fn longer_steps(
         .map(|set| set.service_ns)
         .max()
         .unwrap_or(0);
-    let assumed = s.service_ns.max(set);
-    let longest = obs?.stages.iter().find(|st| st.stage == "fuse")?.max_ns;
-    (longest > assumed).then(|| {
-        format!(
-            "the longest fusion step in the traces took {} against the {} the bound assumes",
-            us(longest),
-            us(assumed)
-        )
-    })
+    let stage_max = |stage: &str| {
+        obs.and_then(|o| o.stages.iter().find(|st| st.stage == stage))
+            .map(|st| st.max_ns)
+    };
+    Some((
+        s.service_ns.max(set),
+        stage_max("fuse")?,
+        stage_max("fuse_cpu"),
+    ))
+}
+
+/// Streams on which the fusion thread's measured CPU time per step exceeds the work the bound
+/// assumes: their bounds do not cover the deployment, so the report is not certified.
+pub(super) fn underestimated_work(input: &AnalysisInput, obs: &Observations) -> Vec<String> {
+    obs.streams
+        .iter()
+        .filter_map(|o| {
+            let (assumed, _, cpu) = step_maxima(input, &o.name, Some(o))?;
+            let cpu = cpu.filter(|&c| c > assumed)?;
+            Some(format!(
+                "stream `{}`: a fusion step used {} of CPU time, more than the {} of work per \
+                 sample the bound assumes",
+                o.name,
+                us(cpu),
+                us(assumed)
+            ))
+        })
+        .collect()
+}
+
+/// A note when the traces hold a fusion step longer than the work per sample the bound assumes.
+/// Where the traces measured the thread's CPU time per step, it tells the two causes apart: a
+/// span longer than its CPU time is the thread being interrupted (the verdict shows what it cost);
+/// CPU time above the assumed work means the service time the bound uses is too small, and the
+/// note says so first.
+pub(super) fn longer_steps(
+    input: &AnalysisInput,
+    name: &str,
+    obs: Option<&StreamObservation>,
+) -> Option<String> {
+    let (assumed, longest, cpu) = step_maxima(input, name, obs)?;
+    match cpu {
+        Some(cpu) if cpu > assumed => Some(format!(
+            "UNDERESTIMATED WORK: the fusion thread spent up to {} of CPU time on one step of this \
+             stream, more than the {} of work the bound assumes, so the bound does not cover this \
+             deployment; raise the stream's service time (node.timing.<stream>.service_us) to at \
+             least that (the longest step's wall-clock span was {})",
+            us(cpu),
+            us(assumed),
+            us(longest)
+        )),
+        Some(cpu) => (longest > assumed).then(|| {
+            format!(
+                "the longest fusion step in the traces took {} against the {} the bound assumes, \
+                 but no step used more than {} of CPU time: the rest is the thread being \
+                 preempted or stalled, not work",
+                us(longest),
+                us(assumed),
+                us(cpu)
+            )
+        }),
+        None => (longest > assumed).then(|| {
+            format!(
+                "the longest fusion step in the traces took {} against the {} the bound assumes \
+                 (the traces do not give the CPU time per step, which would tell work from \
+                 interruption)",
+                us(longest),
+                us(assumed)
+            )
+        }),
+    }
 }

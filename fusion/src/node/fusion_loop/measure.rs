@@ -4,13 +4,13 @@
 use shm_transport::Publisher;
 use std::sync::Arc;
 
-use super::{Emitter, Held};
+use super::{Emitter, Held, Step};
 use crate::driver::meta::{decode_imu, decode_odometry, MetaError};
 use crate::driver::StreamKind;
 use crate::ekf::{self, Correction, Covariance, Ekf, State};
 use crate::node::outputs::OdometryRecord;
 use crate::node::{EkfSpec, Estimate};
-use crate::rt::now_ns;
+use crate::rt::{now_ns, thread_cpu_ns};
 use crossbeam_queue::ArrayQueue;
 
 /// The EKF and where its estimates go.
@@ -33,6 +33,7 @@ impl Measurements {
     /// and the sample released.
     pub fn on_measurement(&mut self, h: Held, kind: StreamKind) -> Result<(), MetaError> {
         let t0 = now_ns();
+        let cpu0 = thread_cpu_ns();
         let res = match kind {
             StreamKind::Imu => decode_imu(h.sample.payload()).map(|s| {
                 let Some(spec) = self.ekf.as_ref().map(|e| e.1) else {
@@ -75,10 +76,11 @@ impl Measurements {
             }),
             _ => Ok(()),
         };
+        let cpu_ns = thread_cpu_ns().saturating_sub(cpu0);
         let t1 = now_ns();
         match res {
-            Ok(()) => self.out.emit(h, t0, t1),
-            Err(_) => self.out.emit(h, 0, 0),
+            Ok(()) => self.out.emit(h, Step { t0, t1, cpu_ns }),
+            Err(_) => self.out.emit(h, Step::default()),
         }
         res
     }

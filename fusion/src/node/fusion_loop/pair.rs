@@ -19,7 +19,7 @@
 
 use shm_transport::Publisher;
 
-use super::{Emitter, Held};
+use super::{Emitter, Held, Step};
 use crate::driver::meta::FrameMeta;
 use crate::driver::StreamKind;
 use crate::node::mcap_worker::McapTap;
@@ -28,7 +28,7 @@ use crate::projection::{
     CloudPass, CloudView, DepthPass, ImageView, Projector, BULK_BYTES_PER_POINT,
     COLOURED_POINT_STEP,
 };
-use crate::rt::now_ns;
+use crate::rt::{now_ns, thread_cpu_ns};
 use crate::sync::SyncEvent;
 use crate::synth::LIDAR_POINT_STEP;
 
@@ -62,6 +62,8 @@ pub(super) struct Slicer<'a> {
     max_ns: u64,
     /// Slices ended so far.
     count: u64,
+    /// CPU time spent in `between` (serving other inputs), not the set's own work.
+    between_cpu_ns: u64,
 }
 
 impl<'a> Slicer<'a> {
@@ -73,6 +75,7 @@ impl<'a> Slicer<'a> {
             start_ns,
             max_ns: 0,
             count: 0,
+            between_cpu_ns: 0,
         }
     }
 
@@ -85,7 +88,9 @@ impl<'a> Slicer<'a> {
     /// Ends the current slice, lets the loop serve the other inputs, starts the next slice.
     fn boundary(&mut self) {
         self.end(now_ns());
+        let cpu = thread_cpu_ns();
         (self.between)();
+        self.between_cpu_ns += thread_cpu_ns().saturating_sub(cpu);
         self.start_ns = now_ns();
     }
 
@@ -180,22 +185,27 @@ impl PairFuser {
         match ev {
             SyncEvent::Set([cam, lidar]) => {
                 let t0 = now_ns();
+                let cpu0 = thread_cpu_ns();
                 let mut sl = Slicer::new(t0, self.slice_points, between);
                 if self.fuse(&cam.msg, &lidar.msg, &mut sl).is_err() {
                     self.out.node.fuse_errors.inc();
                 }
+                let cpu_ns = thread_cpu_ns()
+                    .saturating_sub(cpu0)
+                    .saturating_sub(sl.between_cpu_ns);
                 let t1 = now_ns();
                 sl.end(t1);
                 let node = &self.out.node;
                 node.sets_fused.inc();
                 node.fuse_slices.add(sl.count);
                 node.fuse_slice_max_ns.raise_to(sl.max_ns);
-                self.out.emit(cam.msg, t0, t1);
-                self.out.emit(lidar.msg, t0, t1);
+                let step = Step { t0, t1, cpu_ns };
+                self.out.emit(cam.msg, step);
+                self.out.emit(lidar.msg, step);
             }
             SyncEvent::Dropped { msg, .. } => {
                 self.out.node.sync_discarded.inc();
-                self.out.emit(msg.msg, 0, 0);
+                self.out.emit(msg.msg, Step::default());
             }
         }
     }

@@ -140,6 +140,17 @@ fn an_imu_sample_arriving_during_a_pair_is_served_before_the_pair_ends() {
             && imu_r.t_fuse_end_ns <= cam_r.t_fuse_end_ns,
         "the IMU sample was served inside the pair's fusion: {imu_r:?} {cam_r:?}"
     );
+    // CPU time: both members carry the pair's; it leaves out what was served between slices, so
+    // the pair's and the IMU step's together fit in the pair's span (CLOCK_THREAD_CPUTIME_ID and
+    // CLOCK_MONOTONIC may differ by a clock slew: 1 % and 50 µs of slack).
+    assert_eq!(cam_r.fuse_cpu_ns, lidar_r.fuse_cpu_ns);
+    let (pair_cpu, imu_cpu) = (u64::from(cam_r.fuse_cpu_ns), u64::from(imu_r.fuse_cpu_ns));
+    assert!(pair_cpu > 0 && imu_cpu > 0, "{cam_r:?} {imu_r:?}");
+    let span = cam_r.t_fuse_end_ns - cam_r.t_fuse_start_ns;
+    assert!(
+        pair_cpu + imu_cpu <= span + span / 100 + 50_000,
+        "pair {pair_cpu} ns + IMU {imu_cpu} ns of CPU in a {span} ns span"
+    );
     lp.release_all();
 }
 
