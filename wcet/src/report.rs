@@ -11,7 +11,7 @@ use crate::phase::{self, ReleaseObservation, SetCheck};
 use crate::plots;
 use crate::stall::{self, Stall};
 use checks::{
-    bounds_in_force, jitter_findings, longer_steps, shortfall, unbacked, underestimated_work,
+    bounds_in_force, jitter_findings, longer_steps, shortfall, unbacked, work_not_backed,
 };
 use table::esc;
 
@@ -357,7 +357,7 @@ pub fn build_with(
     let mut not_certified_because = obs.not_certified_because.clone();
     not_certified_because.extend(jitter_findings(input, &releases));
     not_certified_because.extend(unbacked(&used, &set_checks));
-    not_certified_because.extend(underestimated_work(input, &obs));
+    not_certified_because.extend(work_not_backed(input, &obs));
     let stall_count = stalls.len() as u64;
     stalls.sort_by_key(|s| std::cmp::Reverse(s.len_ns()));
     stalls.truncate(MAX_LISTED_STALLS);

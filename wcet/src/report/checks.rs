@@ -3,7 +3,7 @@
 //! steps longer than the work per sample the bound assumes.
 
 use super::us;
-use crate::analyze::{Observations, StreamObservation};
+use crate::analyze::{Observations, StageStats, StreamObservation};
 use crate::bound::{AnalysisInput, BoundReport, Method, StreamBound, SyncSet};
 use crate::phase::{self, ReleaseObservation, SetCheck};
 use rtfuse_trace::TraceReader;
@@ -121,14 +121,22 @@ pub(super) fn jitter_findings(
     off_tick.chain(wide).collect()
 }
 
-/// The work per sample the bound assumes for stream `name` (its own, or its set's), the longest
-/// wall-clock span of a fusion step in the traces, and the most CPU time one step used where the
-/// traces measured it.
-fn step_maxima(
+/// What the traces say about the fusion steps of one stream against the work per sample the
+/// bound assumes.
+struct Steps<'a> {
+    /// The work per sample the bound assumes (the stream's own, or its set's).
+    assumed: u64,
+    /// The longest wall-clock span of a step.
+    longest: u64,
+    /// The CPU time per step, where the traces measured it.
+    cpu: Option<&'a StageStats>,
+}
+
+fn steps<'a>(
     input: &AnalysisInput,
     name: &str,
-    obs: Option<&StreamObservation>,
-) -> Option<(u64, u64, Option<u64>)> {
+    obs: Option<&'a StreamObservation>,
+) -> Option<Steps<'a>> {
     let s = input.streams.iter().find(|s| s.name == name)?;
     let set = input
         .sync_sets
@@ -137,65 +145,71 @@ fn step_maxima(
         .map(|set| set.service_ns)
         .max()
         .unwrap_or(0);
-    let stage_max = |stage: &str| {
-        obs.and_then(|o| o.stages.iter().find(|st| st.stage == stage))
-            .map(|st| st.max_ns)
-    };
-    Some((
-        s.service_ns.max(set),
-        stage_max("fuse")?,
-        stage_max("fuse_cpu"),
-    ))
+    let stage = |stage: &str| obs.and_then(|o| o.stages.iter().find(|st| st.stage == stage));
+    Some(Steps {
+        assumed: s.service_ns.max(set),
+        longest: stage("fuse")?.max_ns,
+        cpu: stage("fuse_cpu"),
+    })
 }
 
-/// Streams on which the fusion thread's measured CPU time per step exceeds the work the bound
-/// assumes: their bounds do not cover the deployment, so the report is not certified.
-pub(super) fn underestimated_work(input: &AnalysisInput, obs: &Observations) -> Vec<String> {
+/// Streams on which a fusion step was charged more CPU time than the work per sample the bound
+/// assumes: the traces do not back that figure, so the report is not certified.
+pub(super) fn work_not_backed(input: &AnalysisInput, obs: &Observations) -> Vec<String> {
     obs.streams
         .iter()
         .filter_map(|o| {
-            let (assumed, _, cpu) = step_maxima(input, &o.name, Some(o))?;
-            let cpu = cpu.filter(|&c| c > assumed)?;
+            let st = steps(input, &o.name, Some(o))?;
+            let cpu = st.cpu.filter(|c| c.max_ns > st.assumed)?;
             Some(format!(
-                "stream `{}`: a fusion step used {} of CPU time, more than the {} of work per \
-                 sample the bound assumes",
+                "stream `{}`: the traces do not back the {} of work per sample the bound assumes: \
+                 a fusion step was charged {} of CPU time (p99.9 {})",
                 o.name,
-                us(cpu),
-                us(assumed)
+                us(st.assumed),
+                us(cpu.max_ns),
+                us(cpu.p999_ns)
             ))
         })
         .collect()
 }
 
 /// A note when the traces hold a fusion step longer than the work per sample the bound assumes.
-/// Where the traces measured the thread's CPU time per step, it tells the two causes apart: a
-/// span longer than its CPU time is the thread being interrupted (the verdict shows what it cost);
-/// CPU time above the assumed work means the service time the bound uses is too small, and the
-/// note says so first.
+/// Where the traces measured the thread's CPU time per step, it tells the causes apart: a span
+/// longer than its CPU time is the thread being preempted or stalled (the verdict shows what it
+/// cost); CPU time above the assumed work is either more work than declared or interrupts charged
+/// to the thread, which the traces cannot tell apart, and the note says so first.
 pub(super) fn longer_steps(
     input: &AnalysisInput,
     name: &str,
     obs: Option<&StreamObservation>,
 ) -> Option<String> {
-    let (assumed, longest, cpu) = step_maxima(input, name, obs)?;
+    let Steps {
+        assumed,
+        longest,
+        cpu,
+    } = steps(input, name, obs)?;
     match cpu {
-        Some(cpu) if cpu > assumed => Some(format!(
-            "UNDERESTIMATED WORK: the fusion thread spent up to {} of CPU time on one step of this \
-             stream, more than the {} of work the bound assumes, so the bound does not cover this \
-             deployment; raise the stream's service time (node.timing.<stream>.service_us) to at \
-             least that (the longest step's wall-clock span was {})",
-            us(cpu),
+        Some(cpu) if cpu.max_ns > assumed => Some(format!(
+            "WORK NOT BACKED: the fusion thread was charged up to {} of CPU time for one step of \
+             this stream (p99 {}, p99.9 {}), more than the {} of work per sample the bound \
+             assumes. Either that service time (node.timing.<stream>.service_us) is too small, or \
+             interrupts taken on the thread's CPU were charged to it (kernels without \
+             CONFIG_IRQ_TIME_ACCOUNTING do that); the traces cannot tell which, so the bound is \
+             not certified. The longest step's wall-clock span was {}",
+            us(cpu.max_ns),
+            us(cpu.p99_ns),
+            us(cpu.p999_ns),
             us(assumed),
             us(longest)
         )),
         Some(cpu) => (longest > assumed).then(|| {
             format!(
                 "the longest fusion step in the traces took {} against the {} the bound assumes, \
-                 but no step used more than {} of CPU time: the rest is the thread being \
+                 but no step was charged more than {} of CPU time: the rest is the thread being \
                  preempted or stalled, not work",
                 us(longest),
                 us(assumed),
-                us(cpu)
+                us(cpu.max_ns)
             )
         }),
         None => (longest > assumed).then(|| {
