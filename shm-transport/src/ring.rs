@@ -273,6 +273,13 @@ impl<'a> Ring<'a> {
         Ok(Some(out))
     }
 
+    /// True when a single consumer at the private position `tail` would find an item now (one
+    /// cache line read).
+    pub fn has_item_at(&self, tail: u64) -> bool {
+        // SYNC: pairs with the producer's Release of the stamp; a hint only, `pop_single` re-checks.
+        self.slot(tail).stamp.load(Ordering::Acquire) == tail.wrapping_add(1)
+    }
+
     /// True when a claiming consumer would find an item now (one cache line read).
     pub fn has_item(&self) -> bool {
         let pos = self.idx.tail.0.load(Ordering::Relaxed);
@@ -343,6 +350,31 @@ mod tests {
             }
             assert_eq!(r.pop_claim().unwrap(), None);
         }
+    }
+
+    #[test]
+    fn single_producer_single_consumer_with_private_tail_and_room_checks() {
+        let hr = HeapRing::new(4);
+        let r = hr.ring();
+        let (mut head, mut tail) = (0, 0);
+        for round in 0..10u64 {
+            assert!(!r.has_item_at(tail));
+            for i in 0..4 {
+                assert_eq!(r.room_single(head), Ok(()));
+                r.push_single(&mut head, &w(round * 4 + i)).unwrap();
+                assert!(r.has_item_at(tail));
+            }
+            assert_eq!(r.room_single(head), Err(PushError::Full));
+            for i in 0..4 {
+                assert_eq!(r.pop_single(&mut tail), Ok(Some(w(round * 4 + i))));
+            }
+            assert_eq!(r.pop_single(&mut tail), Ok(None));
+            assert_eq!(r.len_hint(), 0, "the private tail is mirrored");
+        }
+        // An impossible stamp is told apart from full and from empty.
+        r.raw(head).0.stamp.store(head + 7, Ordering::Relaxed);
+        assert_eq!(r.room_single(head), Err(PushError::Corrupt));
+        assert_eq!(r.pop_single(&mut tail), Err(PushError::Corrupt));
     }
 
     #[test]

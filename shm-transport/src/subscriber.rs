@@ -94,6 +94,12 @@ impl Drop for SubInner {
     }
 }
 
+/// The consumer position of a freshly initialised descriptor ring: private under the reject policy
+/// (see `Subscriber::private_tail`), the shared index otherwise.
+fn fresh_tail(seg: &Segment) -> Option<u64> {
+    (seg.layout.overflow == crate::OverflowPolicy::Reject).then_some(0)
+}
+
 /// A new open file description of the file behind `fd` (not a `dup`, which shares one).
 fn reopen(fd: &OwnedFd) -> std::io::Result<OwnedFd> {
     let file = std::fs::OpenOptions::new()
@@ -124,6 +130,11 @@ pub struct Subscriber {
     damaged: bool,
     /// Damaged, and the old slot already closed (no fresh one yet): read nothing from it.
     slotless: bool,
+    /// Under the reject policy this subscriber is its ring's only consumer and keeps the tail
+    /// index privately (`Ring::pop_single`): no claim CAS per receive, and a scribbled shared tail
+    /// changes nothing. Under keep-last the publisher also takes from the ring (it drops the
+    /// oldest), so both claim through the shared tail (`None`).
+    private_tail: Option<u64>,
     /// `return_errors` when last looked at (a new one means the return ring is damaged).
     return_errors_seen: u64,
     stats: SubscriberStats,
@@ -176,6 +187,7 @@ impl Subscriber {
         let watch = Watch::new(fd, WatchKind::Subscriber);
         liveness::register(&watch);
         let locked = seg.locked;
+        let private_tail = fresh_tail(&seg);
         Ok(Subscriber {
             inner: Arc::new(SubInner {
                 seg: Arc::new(seg),
@@ -190,6 +202,7 @@ impl Subscriber {
             empty_polls: 0,
             damaged: false,
             slotless: false,
+            private_tail,
             return_errors_seen: 0,
             stats: SubscriberStats {
                 locked,
@@ -333,6 +346,7 @@ impl Subscriber {
                     closed: AtomicBool::new(false),
                 });
                 self.return_errors_seen = self.inner.return_errors.load(Ordering::Relaxed);
+                self.private_tail = fresh_tail(&self.inner.seg);
                 self.damaged = false;
                 self.slotless = false;
                 self.empty_polls = 0;
@@ -368,7 +382,14 @@ impl Subscriber {
 
     /// Whether a sample is waiting (one cache-line read).
     pub fn has_data(&self) -> bool {
-        !self.slotless && self.inner.seg.desc_ring(self.inner.slot).has_item()
+        if self.slotless {
+            return false;
+        }
+        let ring = self.inner.seg.desc_ring(self.inner.slot);
+        match self.private_tail {
+            Some(tail) => ring.has_item_at(tail),
+            None => ring.has_item(),
+        }
     }
 
     /// Whether this subscriber must look at its slot now (damaged or set aside by the publisher).
@@ -429,8 +450,12 @@ impl Subscriber {
         let seg = &self.inner.seg;
         let ring = seg.desc_ring(self.inner.slot);
         for _ in 0..ring.capacity() {
-            let words = match ring.pop_claim() {
-                Ok(Some((_, w))) => w,
+            let popped = match self.private_tail.as_mut() {
+                Some(tail) => ring.pop_single(tail),
+                None => ring.pop_claim().map(|o| o.map(|(_, w)| w)),
+            };
+            let words = match popped {
+                Ok(Some(w)) => w,
                 Ok(None) => return None,
                 Err(_) => {
                     // An impossible stamp: the ring is damaged. Re-attach at the next look.

@@ -252,3 +252,18 @@ fn scribbled_slot_state_makes_the_subscriber_reattach() {
     assert_eq!(p.subscriber_count(), 1);
     all_chunks_back(&mut p);
 }
+
+#[test]
+fn under_reject_a_scribbled_shared_tail_changes_nothing() {
+    // The subscriber is the ring's only consumer and keeps its tail privately.
+    let (mut p, mut sub) = channel("rejtail", OverflowPolicy::Reject, 4);
+    let ring = sub.inner.seg.desc_ring(sub.inner.slot);
+    ring.raw(0).1.tail.0.store(1000, Relaxed);
+    for v in 2..20 {
+        send(&mut p, v);
+        assert_eq!(value(&next(&mut sub)), v);
+    }
+    assert_eq!((sub.stats().resyncs, sub.stats().invalid), (0, 0));
+    assert_eq!((p.stats().errors, p.stats().resynced), (0, 0));
+    all_chunks_back(&mut p);
+}
