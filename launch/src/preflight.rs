@@ -353,6 +353,66 @@ pub fn check_preempt_rt() -> CheckResult {
     )
 }
 
+/// The running kernel's build configuration: `/proc/config.gz`, else `/boot/config-<release>`.
+fn kernel_config() -> Option<String> {
+    use std::io::Read;
+    if let Ok(f) = std::fs::File::open("/proc/config.gz") {
+        let mut text = String::new();
+        if flate2::read::GzDecoder::new(f)
+            .read_to_string(&mut text)
+            .is_ok()
+        {
+            return Some(text);
+        }
+    }
+    let release = read_trimmed("/proc/sys/kernel/osrelease")?;
+    std::fs::read_to_string(format!("/boot/config-{release}")).ok()
+}
+
+/// Whether the kernel accounts interrupt time apart from the interrupted thread's CPU time
+/// (`CONFIG_IRQ_TIME_ACCOUNTING=y` and no `noirqtime` on the command line); `None`: unknown.
+pub fn irq_time_accounted(config: Option<&str>, cmdline: &str) -> Option<bool> {
+    let config = config?;
+    let built = config
+        .lines()
+        .any(|l| l.trim() == "CONFIG_IRQ_TIME_ACCOUNTING=y");
+    Some(built && !cmdline.split_whitespace().any(|w| w == "noirqtime"))
+}
+
+/// Interrupt time accounting: without it the fusion thread's CPU time per step (in its traces)
+/// includes the interrupts taken on its CPU, so the WCET report cannot tell them from work.
+pub fn check_irq_time() -> CheckResult {
+    let cmdline = read_trimmed("/proc/cmdline").unwrap_or_default();
+    let fix = "a kernel built with CONFIG_IRQ_TIME_ACCOUNTING=y and booted without `noirqtime`, \
+               or keep device interrupts off the fusion CPU (irqaffinity= with node.thread.cpu)";
+    match irq_time_accounted(kernel_config().as_deref(), &cmdline) {
+        Some(true) => result(
+            "irq_time",
+            Verdict::Pass,
+            "interrupt time is accounted apart from threads: the CPU time per fusion step is \
+             the thread's own work"
+                .into(),
+            "",
+        ),
+        Some(false) => result(
+            "irq_time",
+            Verdict::Warn,
+            "interrupt time is charged to the interrupted thread: the WCET report cannot tell \
+             the fusion thread's work per step from interrupts"
+                .into(),
+            fix,
+        ),
+        None => result(
+            "irq_time",
+            Verdict::Warn,
+            "kernel configuration not readable (/proc/config.gz, /boot/config-*): whether \
+             interrupt time is charged to threads is unknown"
+                .into(),
+            fix,
+        ),
+    }
+}
+
 /// Every check, in a fixed order.
 pub fn run_all(cfg: &Config) -> Vec<CheckResult> {
     vec![
@@ -363,6 +423,7 @@ pub fn run_all(cfg: &Config) -> Vec<CheckResult> {
         check_huge_pages(),
         check_dev_shm(cfg),
         check_preempt_rt(),
+        check_irq_time(),
     ]
 }
 
@@ -389,6 +450,19 @@ pub fn print(results: &[CheckResult], out: &mut impl std::io::Write) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn irq_time_accounting_from_config_and_command_line() {
+        let on = "# comment\nCONFIG_IRQ_TIME_ACCOUNTING=y\nCONFIG_X=m\n";
+        let off = "# CONFIG_IRQ_TIME_ACCOUNTING is not set\n";
+        assert_eq!(irq_time_accounted(Some(on), "quiet"), Some(true));
+        assert_eq!(
+            irq_time_accounted(Some(on), "ro noirqtime quiet"),
+            Some(false)
+        );
+        assert_eq!(irq_time_accounted(Some(off), ""), Some(false));
+        assert_eq!(irq_time_accounted(None, ""), None);
+    }
 
     #[test]
     fn cpu_lists() {
