@@ -353,39 +353,14 @@ pub fn check_preempt_rt() -> CheckResult {
     )
 }
 
-/// The running kernel's build configuration: `/proc/config.gz`, else `/boot/config-<release>`.
-fn kernel_config() -> Option<String> {
-    use std::io::Read;
-    if let Ok(f) = std::fs::File::open("/proc/config.gz") {
-        let mut text = String::new();
-        if flate2::read::GzDecoder::new(f)
-            .read_to_string(&mut text)
-            .is_ok()
-        {
-            return Some(text);
-        }
-    }
-    let release = read_trimmed("/proc/sys/kernel/osrelease")?;
-    std::fs::read_to_string(format!("/boot/config-{release}")).ok()
-}
-
-/// Whether the kernel accounts interrupt time apart from the interrupted thread's CPU time
-/// (`CONFIG_IRQ_TIME_ACCOUNTING=y` and no `noirqtime` on the command line); `None`: unknown.
-pub fn irq_time_accounted(config: Option<&str>, cmdline: &str) -> Option<bool> {
-    let config = config?;
-    let built = config
-        .lines()
-        .any(|l| l.trim() == "CONFIG_IRQ_TIME_ACCOUNTING=y");
-    Some(built && !cmdline.split_whitespace().any(|w| w == "noirqtime"))
-}
-
 /// Interrupt time accounting: without it the fusion thread's CPU time per step (in its traces)
 /// includes the interrupts taken on its CPU, so the WCET report cannot tell them from work.
 pub fn check_irq_time() -> CheckResult {
     let cmdline = read_trimmed("/proc/cmdline").unwrap_or_default();
     let fix = "a kernel built with CONFIG_IRQ_TIME_ACCOUNTING=y and booted without `noirqtime`, \
                or keep device interrupts off the fusion CPU (irqaffinity= with node.thread.cpu)";
-    match irq_time_accounted(kernel_config().as_deref(), &cmdline) {
+    match wcet::calibrate::irq_time_accounted(wcet::calibrate::kernel_config().as_deref(), &cmdline)
+    {
         Some(true) => result(
             "irq_time",
             Verdict::Pass,
@@ -450,19 +425,6 @@ pub fn print(results: &[CheckResult], out: &mut impl std::io::Write) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn irq_time_accounting_from_config_and_command_line() {
-        let on = "# comment\nCONFIG_IRQ_TIME_ACCOUNTING=y\nCONFIG_X=m\n";
-        let off = "# CONFIG_IRQ_TIME_ACCOUNTING is not set\n";
-        assert_eq!(irq_time_accounted(Some(on), "quiet"), Some(true));
-        assert_eq!(
-            irq_time_accounted(Some(on), "ro noirqtime quiet"),
-            Some(false)
-        );
-        assert_eq!(irq_time_accounted(Some(off), ""), Some(false));
-        assert_eq!(irq_time_accounted(None, ""), None);
-    }
 
     #[test]
     fn cpu_lists() {

@@ -89,6 +89,38 @@ pub struct HostInfo {
     /// See `rt_runtime_us`.
     #[serde(default)]
     pub rt_period_us: i64,
+    /// Whether the kernel accounts interrupt time apart from the interrupted thread's CPU time
+    /// (see [`irq_time_accounted`]); `None`: unknown (older calibration files, unreadable config).
+    /// Without it the fusion thread's CPU time per step includes interrupts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub irq_time_accounting: Option<bool>,
+}
+
+/// The running kernel's build configuration: `/proc/config.gz`, else `/boot/config-<release>`.
+pub fn kernel_config() -> Option<String> {
+    use std::io::Read;
+    if let Ok(f) = std::fs::File::open("/proc/config.gz") {
+        let mut text = String::new();
+        if flate2::read::GzDecoder::new(f)
+            .read_to_string(&mut text)
+            .is_ok()
+        {
+            return Some(text);
+        }
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    std::fs::read_to_string(format!("/boot/config-{}", release.trim())).ok()
+}
+
+/// Whether a kernel with build configuration `config` and command line `cmdline` accounts
+/// interrupt time apart from threads (`CONFIG_IRQ_TIME_ACCOUNTING=y` and no `noirqtime`);
+/// `None` without a configuration.
+pub fn irq_time_accounted(config: Option<&str>, cmdline: &str) -> Option<bool> {
+    let config = config?;
+    let built = config
+        .lines()
+        .any(|l| l.trim() == "CONFIG_IRQ_TIME_ACCOUNTING=y");
+    Some(built && !cmdline.split_whitespace().any(|w| w == "noirqtime"))
 }
 
 impl HostInfo {
@@ -141,6 +173,10 @@ impl HostInfo {
             rt_period_us: read("/proc/sys/kernel/sched_rt_period_us")
                 .parse()
                 .unwrap_or(0),
+            irq_time_accounting: irq_time_accounted(
+                kernel_config().as_deref(),
+                &read("/proc/cmdline"),
+            ),
         }
     }
 }
@@ -598,6 +634,19 @@ pub fn run(opts: &CalibrateOptions) -> Calibration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn irq_time_accounting_from_config_and_command_line() {
+        let on = "# comment\nCONFIG_IRQ_TIME_ACCOUNTING=y\nCONFIG_X=m\n";
+        let off = "# CONFIG_IRQ_TIME_ACCOUNTING is not set\n";
+        assert_eq!(irq_time_accounted(Some(on), "quiet"), Some(true));
+        assert_eq!(
+            irq_time_accounted(Some(on), "ro noirqtime quiet"),
+            Some(false)
+        );
+        assert_eq!(irq_time_accounted(Some(off), ""), Some(false));
+        assert_eq!(irq_time_accounted(None, ""), None);
+    }
 
     #[test]
     fn stat_summarises() {

@@ -145,6 +145,9 @@ pub struct Summary {
     pub cpu_model: String,
     /// Isolated CPUs.
     pub isolated_cpus: String,
+    /// Whether the host accounts interrupt time apart from threads (unknown: absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub irq_time_accounting: Option<bool>,
     /// Calibrated figures the bound uses (ns): t_cc per line (p99.99), t_enq (p99.99), timer
     /// wake-up (max), futex wake-up (max).
     pub calibration_used_ns: [u64; 4],
@@ -373,6 +376,7 @@ pub fn build_with(
             preempt_rt: cal.host.preempt_rt,
             cpu_model: cal.host.cpu_model.clone(),
             isolated_cpus: cal.host.isolated_cpus.clone(),
+            irq_time_accounting: cal.host.irq_time_accounting,
             calibration_used_ns: [
                 cal.cache_line_transfer.p9999_ns,
                 cal.enqueue.p9999_ns,

@@ -22,6 +22,11 @@ fn input() -> AnalysisInput {
 /// 200 IMU samples at 1 kHz, each fused in 1 µs of 1 µs CPU time, but sample 100's step spans
 /// 3 ms and uses `cpu_ns` of CPU time (0: not measured, as in older traces).
 fn report(cpu_ns: u32) -> Report {
+    report_on(cpu_ns, None)
+}
+
+/// `report` on a host whose interrupt time accounting is `irq_time` (`None`: unknown).
+fn report_on(cpu_ns: u32, irq_time: Option<bool>) -> Report {
     let header = common::header(&[("imu", 1000.0)], 64);
     let mut buf = Vec::new();
     let mut w = TraceWriter::new(&mut buf, &header).unwrap();
@@ -49,7 +54,8 @@ fn report(cpu_ns: u32) -> Report {
     }
     w.finish(0).unwrap();
     let trace = TraceReader::from_bytes(&buf).unwrap();
-    let input = input();
+    let mut input = input();
+    input.host.host.irq_time_accounting = irq_time;
     let bounds = analyze(&input).unwrap();
     build(&input, &bounds, &[trace])
 }
@@ -109,4 +115,29 @@ fn traces_without_cpu_times_say_they_cannot_tell() {
     let n = notes(&r);
     assert!(n.contains("do not give the CPU time per step"), "{n}");
     assert!(r.streams[0].stages.iter().all(|s| s.stage != "fuse_cpu"));
+}
+
+#[test]
+fn the_host_says_whether_interrupt_time_is_charged_to_threads() {
+    let r = report_on(5_000, Some(false));
+    assert!(
+        notes(&r).contains("(this host's kernel does)"),
+        "{}",
+        notes(&r)
+    );
+    let md = r.to_markdown();
+    assert!(
+        md.contains("| interrupt time | charged to the interrupted thread |"),
+        "{md}"
+    );
+    let r = report_on(5_000, Some(true));
+    assert!(
+        notes(&r).contains("this host accounts interrupt time apart"),
+        "{}",
+        notes(&r)
+    );
+    assert!(report(5_000)
+        .to_markdown()
+        .lines()
+        .all(|l| !l.starts_with("| interrupt time")));
 }

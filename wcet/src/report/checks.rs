@@ -188,14 +188,19 @@ pub(super) fn longer_steps(
         longest,
         cpu,
     } = steps(input, name, obs)?;
+    let host = match input.host.host.irq_time_accounting {
+        Some(true) => " (this host accounts interrupt time apart, so it is unlikely here)",
+        Some(false) => " (this host's kernel does)",
+        None => "",
+    };
     match cpu {
         Some(cpu) if cpu.max_ns > assumed => Some(format!(
             "WORK NOT BACKED: the fusion thread was charged up to {} of CPU time for one step of \
              this stream (p99 {}, p99.9 {}), more than the {} of work per sample the bound \
              assumes. Either that service time (node.timing.<stream>.service_us) is too small, or \
              interrupts taken on the thread's CPU were charged to it (kernels without \
-             CONFIG_IRQ_TIME_ACCOUNTING do that); the traces cannot tell which, so the bound is \
-             not certified. The longest step's wall-clock span was {}",
+             CONFIG_IRQ_TIME_ACCOUNTING do that{host}); the traces cannot tell which, so the \
+             bound is not certified. The longest step's wall-clock span was {}",
             us(cpu.max_ns),
             us(cpu.p99_ns),
             us(cpu.p999_ns),

@@ -35,6 +35,16 @@ impl Report {
                 ("fusion-core utilisation", format!("{}", s.utilisation)),
             ]
             .into_iter()
+            .chain(s.irq_time_accounting.map(|on| {
+                (
+                    "interrupt time",
+                    if on {
+                        "accounted apart from threads".to_string()
+                    } else {
+                        "charged to the interrupted thread".to_string()
+                    },
+                )
+            }))
             .map(|(a, b)| vec![a.to_string(), b])
             .collect(),
         };

@@ -32,6 +32,7 @@ pub fn calibration() -> Calibration {
             isolated_cpus: String::new(),
             rt_runtime_us: -1,
             rt_period_us: 1_000_000,
+            irq_time_accounting: None,
         },
         cache_line_transfer: stat(80, 150),
         enqueue: stat(40, 80),
