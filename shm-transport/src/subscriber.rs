@@ -130,6 +130,8 @@ pub struct Subscriber {
     damaged: bool,
     /// Damaged, and the old slot already closed (no fresh one yet): read nothing from it.
     slotless: bool,
+    /// While slotless: when to try to re-attach next (CLOCK_MONOTONIC ns).
+    retry_at_ns: u64,
     /// Under the reject policy this subscriber is its ring's only consumer and keeps the tail
     /// index privately (`Ring::pop_single`): no claim CAS per receive, and a scribbled shared tail
     /// changes nothing. Under keep-last the publisher also takes from the ring (it drops the
@@ -202,6 +204,7 @@ impl Subscriber {
             empty_polls: 0,
             damaged: false,
             slotless: false,
+            retry_at_ns: 0,
             private_tail,
             return_errors_seen: 0,
             stats: SubscriberStats {
@@ -393,8 +396,10 @@ impl Subscriber {
     }
 
     /// Whether this subscriber must look at its slot now (damaged or set aside by the publisher).
+    /// A slotless one cannot re-attach before the publisher frees a slot: waits poll it every
+    /// millisecond instead (`SLOTLESS_POLL_NS`) of spinning.
     fn needs_attention(&self) -> bool {
-        self.damaged || self.slot_lost()
+        (self.damaged && !self.slotless) || self.slot_lost()
     }
 
     /// Takes the next sample without blocking: `Ok(None)` when none is queued.
@@ -408,7 +413,9 @@ impl Subscriber {
         }
         // The header line is the publisher's: look at it on the first empty poll after data and
         // then every 64th, not on every spin of a polling loop (the monitor's death flag is local).
-        let look = self.empty_polls % 64 == 0;
+        // A slotless subscriber (waiting for the publisher to free a slot) looks every time; the
+        // waits below wake it every millisecond meanwhile.
+        let look = self.empty_polls % 64 == 0 || self.slotless;
         self.empty_polls = self.empty_polls.wrapping_add(1);
         if (look && self.publisher_gone())
             || self.inner.watch.publisher_dead.load(Ordering::Acquire)
@@ -433,11 +440,12 @@ impl Subscriber {
                     }
                 }
             }
-            if self.damaged {
+            if self.damaged && (!self.slotless || crate::now_ns() >= self.retry_at_ns) {
                 self.resync();
                 if !self.damaged {
                     return Ok(self.try_take());
                 }
+                self.retry_at_ns = crate::now_ns().saturating_add(SLOTLESS_POLL_NS);
             }
         }
         Ok(None)
@@ -566,7 +574,12 @@ fn wait_any_until(subs: &[&Subscriber], deadline: u64) -> bool {
         }
         n = n.wrapping_add(1);
         if n % 64 == 0 {
-            if subs.iter().any(|s| s.needs_attention()) {
+            // A slotless subscriber retries on the caller's next receive: at once under the spin
+            // policy, after the futex phase's short sleep otherwise.
+            if subs
+                .iter()
+                .any(|s| s.needs_attention() || (spin_all && s.slotless))
+            {
                 return true;
             }
             let now = crate::now_ns();
@@ -594,7 +607,12 @@ fn wait_any_until(subs: &[&Subscriber], deadline: u64) -> bool {
         let now = crate::now_ns();
         let is_ready = ready_or_damaged(subs);
         if !is_ready && now < deadline {
-            let slice = Duration::from_nanos((deadline - now).min(SLICE_NS));
+            let slotless = subs.iter().any(|s| s.slotless);
+            let slice = Duration::from_nanos((deadline - now).min(if slotless {
+                SLOTLESS_POLL_NS
+            } else {
+                SLICE_NS
+            }));
             let refs: [&crate::sync::AtomicU32; crate::wakeup::FUTEX_WAITV_MAX] =
                 core::array::from_fn(|i| words[i].unwrap_or(&DUMMY_FUTEX));
             if n == 1 {
@@ -615,7 +633,7 @@ fn wait_any_until(subs: &[&Subscriber], deadline: u64) -> bool {
                 .waiting
                 .fetch_sub(1, Ordering::SeqCst);
         }
-        if is_ready || ready(subs) {
+        if is_ready || ready(subs) || subs.iter().any(|s| s.slotless) {
             return true;
         }
         if crate::now_ns() >= deadline {
@@ -623,6 +641,9 @@ fn wait_any_until(subs: &[&Subscriber], deadline: u64) -> bool {
         }
     }
 }
+
+/// How often a wait returns while a subscriber is slotless, so that it retries its re-attach.
+const SLOTLESS_POLL_NS: u64 = 1_000_000;
 
 static DUMMY_FUTEX: crate::sync::AtomicU32 = crate::sync::AtomicU32::new(0);
 

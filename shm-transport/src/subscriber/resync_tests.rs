@@ -47,14 +47,19 @@ fn next(sub: &mut Subscriber) -> Sample {
         .expect("a sample within 10 s")
 }
 
-/// Empty polls until the subscriber has re-attached `n` times in all (each 64th poll looks).
+/// Empty polls until the subscriber has re-attached `n` times in all (each 64th poll looks; a
+/// slotless subscriber retries once a millisecond), for at most 10 s.
 fn poll_until_resynced(sub: &mut Subscriber, p: &mut Publisher, n: u64) {
-    for _ in 0..10_000 {
-        assert!(sub.receive().expect("connected").is_none());
-        if sub.stats().resyncs >= n {
-            return;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        for _ in 0..64 {
+            assert!(sub.receive().expect("connected").is_none());
+            if sub.stats().resyncs >= n {
+                return;
+            }
         }
         p.maintain();
+        std::thread::sleep(Duration::from_micros(200));
     }
     panic!("no re-attach: {:?}", sub.stats());
 }
@@ -266,4 +271,36 @@ fn under_reject_a_scribbled_shared_tail_changes_nothing() {
     assert_eq!((sub.stats().resyncs, sub.stats().invalid), (0, 0));
     assert_eq!((p.stats().errors, p.stats().resynced), (0, 0));
     all_chunks_back(&mut p);
+}
+
+#[test]
+fn a_slotless_subscriber_blocked_in_receive_timeout_reattaches_when_the_slot_frees() {
+    let (mut p, mut sub) = channel("slotwait", OverflowPolicy::KeepLast, 1);
+    scribble_stamp(&sub, 1, u64::MAX);
+    send(&mut p, 2);
+    assert_eq!(p.stats().resynced, 1);
+    // The publisher goes on publishing from another thread; each loan sweeps closed slots.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let publisher = std::thread::spawn(move || {
+        let mut v = 3;
+        while !stop2.load(Relaxed) {
+            send(&mut p, v);
+            v += 1;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        p
+    });
+    // One blocking call: the subscriber closes its only slot, waits in short sleeps while the
+    // publisher frees it, re-attaches and returns a sample published after that.
+    let s = sub
+        .receive_timeout(Duration::from_secs(10))
+        .expect("connected")
+        .expect("a sample after re-attaching");
+    assert!(value(&s) >= 3, "{}", value(&s));
+    assert_eq!(sub.stats().resyncs, 1);
+    drop(s);
+    stop.store(true, Relaxed);
+    let mut p = publisher.join().unwrap();
+    assert_eq!(p.subscriber_count(), 1);
 }
