@@ -356,11 +356,9 @@ pub fn check_preempt_rt() -> CheckResult {
 /// Interrupt time accounting: without it the fusion thread's CPU time per step (in its traces)
 /// includes the interrupts taken on its CPU, so the WCET report cannot tell them from work.
 pub fn check_irq_time() -> CheckResult {
-    let cmdline = read_trimmed("/proc/cmdline").unwrap_or_default();
     let fix = "a kernel built with CONFIG_IRQ_TIME_ACCOUNTING=y and booted without `noirqtime`, \
                or keep device interrupts off the fusion CPU (irqaffinity= with node.thread.cpu)";
-    match wcet::calibrate::irq_time_accounted(wcet::calibrate::kernel_config().as_deref(), &cmdline)
-    {
+    match wcet::calibrate::irq_time_accounted_here() {
         Some(true) => result(
             "irq_time",
             Verdict::Pass,

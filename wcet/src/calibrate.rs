@@ -112,6 +112,13 @@ pub fn kernel_config() -> Option<String> {
     std::fs::read_to_string(format!("/boot/config-{}", release.trim())).ok()
 }
 
+/// Whether the running kernel accounts interrupt time apart from threads (see
+/// [`irq_time_accounted`]): its configuration and `/proc/cmdline`.
+pub fn irq_time_accounted_here() -> Option<bool> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    irq_time_accounted(kernel_config().as_deref(), &cmdline)
+}
+
 /// Whether a kernel with build configuration `config` and command line `cmdline` accounts
 /// interrupt time apart from threads (`CONFIG_IRQ_TIME_ACCOUNTING=y` and no `noirqtime`);
 /// `None` without a configuration.
@@ -173,10 +180,7 @@ impl HostInfo {
             rt_period_us: read("/proc/sys/kernel/sched_rt_period_us")
                 .parse()
                 .unwrap_or(0),
-            irq_time_accounting: irq_time_accounted(
-                kernel_config().as_deref(),
-                &read("/proc/cmdline"),
-            ),
+            irq_time_accounting: irq_time_accounted_here(),
         }
     }
 }
